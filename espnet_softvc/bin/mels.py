@@ -1,0 +1,49 @@
+"""softvc-mels: extract Soft-VC log-mels for an audio dataset (like bshall/acoustic-model mels.py).
+
+Walks ``in-dir`` for ``*.wav``, resamples to 16 kHz, mirrors relative paths, writes float32 (128, T) .npy.
+"""
+import argparse
+import functools
+from pathlib import Path
+
+import torch
+
+from espnet_softvc.feats.log_mel import PAD, LogMelSpectrogram
+from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import find_files, load_audio, save_npy
+from espnet_softvc.utils.parallel import run_jobs
+
+
+@functools.lru_cache(maxsize=1)
+def _logmel():
+    return LogMelSpectrogram()
+
+
+def wav_to_mel(path):
+    """Soft-VC log-mel (128, T) of an audio file, T = floor(samples at 16 kHz / 160)."""
+    wav = load_audio(path)
+    if wav.numel() <= PAD:
+        raise UserError(f"{path}: audio too short ({wav.numel()} samples at 16 kHz, need more than {PAD})")
+    with torch.inference_mode():
+        return _logmel()(wav).numpy()
+
+
+def _process(path, in_dir, out_dir):
+    save_npy((out_dir / path.relative_to(in_dir)).with_suffix(".npy"), wav_to_mel(path))
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Extract mel-spectrograms for an audio dataset.")
+    parser.add_argument("in_dir", metavar="in-dir", type=Path, help="path to the dataset directory.")
+    parser.add_argument("out_dir", metavar="out-dir", type=Path, help="path to the output directory.")
+    parser.add_argument("--extension", default=".wav", help="extension of the audio files (default .wav).")
+    parser.add_argument("--nj", type=int, default=1, help="number of parallel processes.")
+    args = parser.parse_args(argv)
+    paths = find_files(args.in_dir, args.extension)
+    run_jobs(functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir), paths, args.nj, "mels")
+    print(f"wrote {len(paths)} mels to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The Soft-VC acoustic model (van Niekerk et al., ICASSP 2022), parameter names as in bshall/acoustic-model.
+
+B batch, N units (50 Hz), T = 2N mel frames (100 Hz), 128 mel bins, 256 soft-unit dims, 100 discrete ids.
+"""
+import torch
+import torch.nn as nn
+
+N_MELS, UNIT_DIM, N_UNITS = 128, 256, 100
+PAD_ID = N_UNITS  # row 100 of the embedding pads discrete batches (a convention, not padding_idx)
+
+
+class PreNet(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size, dropout=0.5):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(input_size, hidden_size), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden_size, output_size), nn.ReLU(), nn.Dropout(dropout),
+        )  # fmt: skip
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, discrete=False):
+        super().__init__()
+        self.embedding = nn.Embedding(N_UNITS + 1, UNIT_DIM) if discrete else None
+        self.prenet = PreNet(UNIT_DIM, 256, 256)
+        self.convs = nn.Sequential(
+            nn.Conv1d(256, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
+            nn.ConvTranspose1d(512, 512, 4, 2, 1),
+            nn.Conv1d(512, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
+            nn.Conv1d(512, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
+        )  # fmt: skip
+
+    def forward(self, units):
+        """(B, N) long or (B, N, 256) float -> (B, 2N, 512)."""
+        x = self.embedding(units) if self.embedding is not None else units
+        x = self.prenet(x)
+        return self.convs(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.prenet = PreNet(N_MELS, 256, 256)
+        self.lstm1 = nn.LSTM(512 + 256, 768, batch_first=True)
+        self.lstm2 = nn.LSTM(768, 768, batch_first=True)
+        self.lstm3 = nn.LSTM(768, 768, batch_first=True)
+        self.proj = nn.Linear(768, N_MELS, bias=False)
+
+    def forward(self, x, mels):
+        """Teacher forcing. x: (B, T, 512) encoder output, mels: (B, T, 128) previous frames -> (B, T, 128)."""
+        x1, _ = self.lstm1(torch.cat((x, self.prenet(mels)), dim=-1))
+        x = x1 + self.lstm2(x1)[0]
+        x = x + self.lstm3(x)[0]
+        return self.proj(x)
+
+    def generate(self, xs):
+        """Autoregressive loop of the original, one nn.LSTM call per layer per frame. (B, T, 512) -> (B, T, 128)."""
+        m = xs.new_zeros(xs.size(0), N_MELS)
+        state1 = state2 = state3 = None
+        frames = []
+        for x in torch.unbind(xs, dim=1):
+            x = torch.cat((x, self.prenet(m)), dim=1).unsqueeze(1)
+            x1, state1 = self.lstm1(x, state1)
+            x2, state2 = self.lstm2(x1, state2)
+            x = x1 + x2
+            x3, state3 = self.lstm3(x, state3)
+            m = self.proj(x + x3).squeeze(1)
+            frames.append(m)
+        return torch.stack(frames, dim=1)
+
+
+class AcousticModel(nn.Module):
+    """Soft-VC acoustic model: ``encoder`` (units -> 2x upsampled features) and AR ``decoder`` (-> log-mel)."""
+
+    def __init__(self, discrete=False):
+        super().__init__()
+        self.discrete = discrete
+        self.encoder = Encoder(discrete)
+        self.decoder = Decoder()
+
+    def forward(self, units, mels):
+        """Teacher-forced: units (B, N[, 256]), mels (B, 2N, 128) inputs (target shifted right) -> (B, 2N, 128)."""
+        return self.decoder(self.encoder(units), mels)
+
+    @torch.inference_mode()
+    def generate(self, units):
+        """Free-running mel from units: (B, N) / (N,) long or (B, N, 256) / (N, 256) float -> (B, 2N, 128).
+
+        Runs with dropout off (eval mode) whatever mode the model is in; unbatched input gets a batch of 1.
+        """
+        if units.dim() == (1 if self.discrete else 2):
+            units = units.unsqueeze(0)
+        training = self.training
+        self.eval()
+        try:
+            return self.decoder.generate(self.encoder(units))
+        finally:
+            self.train(training)

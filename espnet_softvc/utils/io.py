@@ -1,0 +1,123 @@
+"""Checked, atomic file I/O shared by every CLI: audio, .npy arrays, units and mels."""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from espnet_softvc.utils.errors import UserError
+
+SAMPLE_RATE = 16000
+N_MELS = 128
+N_UNITS = 100
+SOFT_DIM = 256
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_npy(path, array):
+    """Write ``array`` to ``path`` (.npy) atomically; a full disk or dead process leaves no partial file."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(array))
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def save_wav(path, wav, sample_rate=SAMPLE_RATE):
+    """Write a mono float waveform as 16-bit PCM wav, atomically."""
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    try:
+        with atomic_path(path) as tmp:
+            sf.write(tmp, np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def load_audio(path, sample_rate=SAMPLE_RATE):
+    """Read an audio file as a mono float32 tensor ``(S,)`` resampled to ``sample_rate``.
+
+    Multi-channel files are averaged to mono. Unreadable and empty files raise ``UserError``.
+    """
+    try:
+        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise UserError(f"{path}: not a readable audio file ({e})") from None
+    if wav.shape[0] == 0:
+        raise UserError(f"{path}: empty audio (0 samples)")
+    wav = torch.from_numpy(wav.mean(axis=1) if wav.shape[1] > 1 else wav[:, 0])
+    if not torch.isfinite(wav).all():
+        raise UserError(f"{path}: audio contains NaN or Inf samples")
+    if sr != sample_rate:
+        wav = torchaudio.functional.resample(wav, sr, sample_rate)
+    return wav
+
+
+def load_npy(path):
+    """Load a numeric .npy array (no pickles); corrupt, empty or non-finite files raise ``UserError``."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .npy array ({e})") from None
+    if array.size == 0:
+        raise UserError(f"{path}: empty array {array.shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise UserError(f"{path}: expected a numeric array, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise UserError(f"{path}: array contains NaN or Inf")
+    return array
+
+
+def check_units(units, kind, name):
+    """Validate units for the ``kind`` ("soft"/"discrete") model and return them as a tensor.
+
+    Soft: float ``(N, 256)`` or ``(B, N, 256)``. Discrete: integer ids 0..99, ``(N,)`` or ``(B, N)``.
+    ``name`` (a file or utterance id) goes into the error message.
+    """
+    units = torch.as_tensor(units)
+    if kind == "discrete":
+        if units.is_floating_point():
+            raise UserError(f"{name}: float units given to the discrete model (expected integer ids 0..{N_UNITS - 1})")
+        if units.dim() not in (1, 2):
+            raise UserError(f"{name}: discrete units must be (N,) or (B, N), got {tuple(units.shape)}")
+        if units.numel() and (units.min() < 0 or units.max() >= N_UNITS):
+            raise UserError(
+                f"{name}: unit id out of range 0..{N_UNITS - 1} (found {int(units.min())}..{int(units.max())})"
+            )
+        return units.long()
+    if not units.is_floating_point():
+        raise UserError(f"{name}: integer units given to the soft model (expected float (N, {SOFT_DIM}))")
+    if units.dim() not in (2, 3) or units.shape[-1] != SOFT_DIM:
+        raise UserError(f"{name}: soft units must be (N, {SOFT_DIM}) floats, got {tuple(units.shape)}")
+    if not torch.isfinite(units).all():
+        raise UserError(f"{name}: soft units contain NaN or Inf")
+    return units.float()
+
+
+def find_files(in_dir, extension):
+    """Sorted files under ``in_dir`` ending in ``extension`` (like the original ``rglob``)."""
+    in_dir = Path(in_dir)
+    if not in_dir.is_dir():
+        raise UserError(f"{in_dir}: input directory does not exist")
+    paths = sorted(p for p in in_dir.rglob(f"*{extension}") if p.is_file() and not p.name.startswith("."))
+    if not paths:
+        raise UserError(f"{in_dir}: no *{extension} files found")
+    return paths
