@@ -1,7 +1,8 @@
 """softvc-generate: mel-spectrograms from speech units (like bshall/acoustic-model generate.py).
 
 Reads (N, 256) float (soft) or (N,) integer (discrete) unit .npy files, writes (128, 2N) mel .npy files,
-mirroring relative paths.
+mirroring relative paths. With ``--vocoder PATH`` (HiFi-GAN .pt or ParallelWaveGAN .pkl) a 16 kHz ``<name>.wav``
+is written beside each ``<name>.npy`` mel.
 """
 import argparse
 from pathlib import Path
@@ -11,7 +12,8 @@ from tqdm import tqdm
 
 from espnet_softvc.softvc.checkpoint import load_original
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import check_units, find_files, load_npy, save_npy
+from espnet_softvc.utils.io import check_units, find_files, load_npy, save_npy, save_wav
+from espnet_softvc.vocoders import load_vocoder
 
 
 @cli
@@ -21,17 +23,22 @@ def main(argv=None):
     parser.add_argument("in_dir", metavar="in-dir", type=Path, help="path to the dataset directory.")
     parser.add_argument("out_dir", metavar="out-dir", type=Path, help="path to the output directory.")
     parser.add_argument("--checkpoint", required=True, type=Path, help="original Soft-VC acoustic-model checkpoint.")
+    parser.add_argument("--vocoder", type=Path, help="also write <name>.wav with this vocoder (HiFi-GAN .pt, PWG .pkl)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
     acoustic = load_original(args.checkpoint, kind=args.model).to(args.device)
+    vocoder = load_vocoder(args.vocoder, args.device) if args.vocoder else None
     paths = find_files(args.in_dir, ".npy")
     for path in tqdm(paths, desc="generate"):
         units = check_units(load_npy(path), args.model, path)
         if units.dim() == (2 if args.model == "discrete" else 3) and units.size(0) != 1:
             raise UserError(f"{path}: expected one utterance, got a batch of {units.size(0)}")
         mel = acoustic.generate(units.to(args.device))  # (1, 2N, 128)
-        save_npy((args.out_dir / path.relative_to(args.in_dir)).with_suffix(".npy"), mel[0].T.cpu().numpy())
+        out = (args.out_dir / path.relative_to(args.in_dir)).with_suffix(".npy")
+        save_npy(out, mel[0].T.cpu().numpy())
+        if vocoder is not None:
+            save_wav(out.with_suffix(".wav"), vocoder(mel[0]).numpy(), vocoder.sample_rate)
     print(f"wrote {len(paths)} mels to {args.out_dir}")
 
 

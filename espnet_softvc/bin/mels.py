@@ -19,13 +19,17 @@ def _logmel():
     return LogMelSpectrogram()
 
 
-def wav_to_mel(path):
-    """Soft-VC log-mel (128, T) of an audio file, T = floor(samples at 16 kHz / 160)."""
-    wav = load_audio(path)
+def logmel(wav, name):
+    """Soft-VC log-mel (128, T) numpy of a 16 kHz wav (S,), T = floor(S / 160); ``name`` goes into errors."""
     if wav.numel() <= PAD:
-        raise UserError(f"{path}: audio too short ({wav.numel()} samples at 16 kHz, need more than {PAD})")
+        raise UserError(f"{name}: audio too short ({wav.numel()} samples at 16 kHz, need more than {PAD})")
     with torch.inference_mode():
         return _logmel()(wav).numpy()
+
+
+def wav_to_mel(path):
+    """Soft-VC log-mel (128, T) of an audio file (any sample rate)."""
+    return logmel(load_audio(path), path)
 
 
 def _process(path, in_dir, out_dir):

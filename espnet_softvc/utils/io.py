@@ -15,6 +15,8 @@ SAMPLE_RATE = 16000
 N_MELS = 128
 N_UNITS = 100
 SOFT_DIM = 256
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -24,6 +26,7 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -52,13 +55,15 @@ def save_wav(path, wav, sample_rate=SAMPLE_RATE):
         raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
-def load_audio(path, sample_rate=SAMPLE_RATE):
-    """Read an audio file as a mono float32 tensor ``(S,)`` resampled to ``sample_rate``.
+def load_audio(source, sample_rate=SAMPLE_RATE, name=None):
+    """Read an audio file (path or file object) as a mono float32 tensor ``(S,)`` resampled to ``sample_rate``.
 
-    Multi-channel files are averaged to mono. Unreadable and empty files raise ``UserError``.
+    Multi-channel files are averaged to mono. Unreadable and empty files raise ``UserError`` naming ``name``
+    (default: the path).
     """
+    path = name or source
     try:
-        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        wav, sr = sf.read(source if hasattr(source, "read") else str(source), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise UserError(f"{path}: not a readable audio file ({e})") from None
     if wav.shape[0] == 0:

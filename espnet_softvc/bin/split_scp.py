@@ -1,0 +1,53 @@
+"""Split a Kaldi scp into N contiguous parts, or merge part scps into one sorted scp (atomically).
+
+    python -m espnet_softvc.bin.split_scp data/train/wav.scp data/train/split4/wav 4   # -> wav.{1..4}.scp
+    python -m espnet_softvc.bin.split_scp --merge dump/train/feats.scp dump/train/data/feats.*.scp
+"""
+import argparse
+from pathlib import Path
+
+from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.kaldi_data import read_scp
+
+
+def write_scp(path, entries):
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{k} {v}\n" for k, v in entries.items()))
+
+
+def split(scp, prefix, num_parts):
+    entries = list(read_scp(scp, allow_pipes=True).items())
+    if num_parts > len(entries):
+        raise UserError(f"{scp}: {len(entries)} utterances cannot be split into {num_parts} jobs; lower --nj")
+    for part in range(num_parts):
+        chunk = entries[part * len(entries) // num_parts : (part + 1) * len(entries) // num_parts]
+        write_scp(Path(f"{prefix}.{part + 1}.scp"), dict(chunk))
+
+
+def merge(out, parts):
+    merged = {}
+    for part in parts:
+        for key, value in read_scp(part, allow_pipes=True).items():
+            if key in merged:
+                raise UserError(f"{part}: utterance {key} also in another part")
+            merged[key] = value
+    write_scp(out, dict(sorted(merged.items())))
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--merge", action="store_true")
+    parser.add_argument("args", nargs="+")
+    args = parser.parse_args(argv)
+    if args.merge:
+        merge(Path(args.args[0]), [Path(p) for p in args.args[1:]])
+    elif len(args.args) == 3:
+        split(Path(args.args[0]), args.args[1], int(args.args[2]))
+    else:
+        parser.error("expected SCP PREFIX N, or --merge OUT PART...")
+
+
+if __name__ == "__main__":
+    main()
