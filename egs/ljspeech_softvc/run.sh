@@ -15,6 +15,9 @@
 #   --train_config FILE               acoustic-model config [conf/tuning/train_softvc_<kind>_tiny.yaml or conf/train_softvc_<kind>.yaml]
 #   --inference_model FILE            model file in exp/<tag>/ used by stage 6 [valid.loss.ave.pth]
 #   --vocoder_file FILE               HiFi-GAN (.pt, original Soft-VC) or ParallelWaveGAN (.pkl) vocoder [Griffin-Lim]
+#   --num_utts N                      tiny corpus: first N sentences only [all 163]
+#   --train_args "ARGS"               extra arguments for every training (e.g. "--max_epoch 2") [none]
+#   --inference_args "ARGS"           extra arguments for decoding [none]
 #   --dev_list FILE                   LJSpeech dev utterance ids (the paper's split) [every 100th utterance]
 #   --allow_pipes true|false          run 'cmd |' entries of wav.scp [false]
 #   --skip_upload true|false          stage 10 Hugging Face upload [true]
@@ -36,6 +39,9 @@ train_config=""
 inference_model=valid.loss.ave.pth
 vocoder_file=""
 dev_list=""
+num_utts=""
+train_args=""
+inference_args=""
 allow_pipes=false
 skip_upload=true
 hf_repo=""
@@ -64,7 +70,7 @@ config_for() {  # kind -> training config
 if run_stage 1; then
   log "data preparation ($corpus)"
   if [ "$corpus" = tiny ]; then
-    python -m espnet_softvc.data.tiny_corpus downloads/tiny
+    python -m espnet_softvc.data.tiny_corpus downloads/tiny ${num_utts:+--num_utts "$num_utts"}
     corpus_dir=downloads/tiny
   else
     corpus_dir=downloads/LJSpeech-1.1

@@ -5,6 +5,8 @@ B batch, N units (50 Hz), T = 2N mel frames (100 Hz), 128 mel bins, 256 soft-uni
 import torch
 import torch.nn as nn
 
+from espnet_softvc.softvc import fast
+
 N_MELS, UNIT_DIM, N_UNITS = 128, 256, 100
 PAD_ID = N_UNITS  # row 100 of the embedding pads discrete batches (a convention, not padding_idx)
 
@@ -86,16 +88,27 @@ class AcousticModel(nn.Module):
         return self.decoder(self.encoder(units), mels)
 
     @torch.inference_mode()
-    def generate(self, units):
+    def generate(self, units, precision="fp32", lengths=None):
         """Free-running mel from units: (B, N) / (N,) long or (B, N, 256) / (N, 256) float -> (B, 2N, 128).
 
         Runs with dropout off (eval mode) whatever mode the model is in; unbatched input gets a batch of 1.
+        The fused loop of ``fast.py`` (``Decoder.generate`` is the reference): precision "fp32" (exact, default),
+        "bf16" or "int8" (CPU). lengths (B,): valid units per row of a padded batch; row b has 2 * lengths[b] valid
+        frames, equal to its unbatched result, and zeros after them.
         """
         if units.dim() == (1 if self.discrete else 2):
             units = units.unsqueeze(0)
         training = self.training
         self.eval()
         try:
-            return self.decoder.generate(self.encoder(units))
+            if lengths is None:
+                return fast.decode(self.decoder, self.encoder(units), precision)
+            lengths = torch.as_tensor(lengths, device=units.device)
+            if lengths.shape != units.shape[:1] or lengths.min() < 1 or lengths.max() > units.size(1):
+                raise ValueError(f"lengths {lengths.tolist()} do not fit units of shape {tuple(units.shape)}")
+            xs = units.new_zeros(units.size(0), 2 * units.size(1), 512, dtype=torch.float32)
+            for b, n in enumerate(lengths.tolist()):  # InstanceNorm and convs see the whole row: encode unpadded
+                xs[b, : 2 * n] = self.encoder(units[b : b + 1, :n])[0]
+            return fast.decode(self.decoder, xs, precision, 2 * lengths)
         finally:
             self.train(training)

@@ -27,7 +27,9 @@ class GriffinLim:
 
     def __init__(self, n_iter=32, seed=0):
         self.n_iter, self.seed = n_iter, seed
-        self.to_linear = partial(logmel2linear, fs=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0, fmax=SAMPLE_RATE // 2)
+        self.to_linear = partial(
+            logmel2linear, fs=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0, fmax=SAMPLE_RATE // 2
+        )
 
     def __call__(self, logmel):
         """(T, 128) natural-log mel -> (S,) waveform; ESPnet's mel inversion expects log10."""
@@ -50,6 +52,7 @@ def load_vocoder(vocoder_file=None, device="cpu", vocoder_config=None):
     state_dict = generator_state_dict(obj)
     if state_dict is not None:
         return load_hifigan(state_dict, path, device)
-    acoustic = isinstance(obj, dict) and any(str(k).endswith("decoder.proj.weight") for k in obj.get("acoustic-model", obj))
+    weights = obj.get("acoustic-model", obj) if isinstance(obj, dict) else {}
+    acoustic = any(str(k).endswith("decoder.proj.weight") for k in weights)
     found = "a Soft-VC acoustic model" if acoustic else "no HiFi-GAN generator weights"
-    raise UserError(f"{path}: not a HiFi-GAN vocoder checkpoint ({found}); expected e.g. hifigan-hubert-soft-65f03469.pt")
+    raise UserError(f"{path}: not a HiFi-GAN vocoder checkpoint ({found}); e.g. hifigan-hubert-soft-65f03469.pt")

@@ -1,0 +1,150 @@
+"""Soft-VC inference shaped like ESPnet's ``Text2Speech``: the ``Unit2Speech`` API and a decoding CLI.
+
+    >>> from espnet_softvc.bin.softvc_inference import Unit2Speech
+    >>> unit2speech = Unit2Speech("exp/softvc/config.yaml", "exp/softvc/valid.loss.ave.pth")
+    >>> unit2speech = Unit2Speech(model_file="hubert-soft-0321fd7e.pt")  # an original checkpoint works too
+    >>> out = unit2speech(units)  # (N,) ids or (N, 256) floats -> {"feat_gen": (2N, 128), "wav": (320 * 2N,)}
+
+The CLI decodes a units scp (``npy`` or ``kaldi_ark``) into ESPnet's decode layout: ``norm/feats.{ark,scp}``
+((2N, 128) log-mels), ``wav/<utt>.wav`` and ``wav/wav.scp``::
+
+    python -m espnet_softvc.bin.softvc_inference --model_file exp/softvc/valid.loss.ave.pth \\
+        --data_path_and_name_and_type dump/eval/units.scp,units,kaldi_ark --output_dir exp/softvc/decode_eval
+"""
+import argparse
+import logging
+from pathlib import Path
+
+import kaldiio
+import torch
+from tqdm import tqdm
+
+from espnet_softvc.softvc.convert import load_model
+from espnet_softvc.utils.archive import is_packed, model_zoo_cache, unpacked
+from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import SAMPLE_RATE, atomic_path, check_units, save_wav
+from espnet_softvc.vocoders import load_vocoder
+
+
+class Unit2Speech:
+    """Units to log-mel (and waveform) with a Soft-VC model.
+
+    Args:
+        train_config: ``config.yaml`` of the training run (default: beside ``model_file``); None for an
+            original checkpoint.
+        model_file: ESPnet model file (e.g. ``valid.loss.ave.pth``) or original Soft-VC checkpoint.
+        vocoder_file: vocoder checkpoint for ``espnet_softvc.vocoders.load_vocoder``; None: Griffin-Lim.
+        device: torch device; dtype: model dtype ("float32", "bfloat16", ...).
+    """
+
+    def __init__(self, train_config=None, model_file=None, vocoder_file=None, device="cpu", dtype="float32"):
+        if model_file is None:
+            raise UserError("Unit2Speech needs a model_file (ESPnet model file or original Soft-VC checkpoint)")
+        self.model, self.train_args = load_model(model_file, train_config, device)
+        self.model.to(dtype=getattr(torch, dtype))
+        self.tts = self.model.tts
+        self.kind = "discrete" if self.tts.discrete else "soft"
+        self.device, self.dtype = device, getattr(torch, dtype)
+        self.vocoder = load_vocoder(vocoder_file, device)
+
+    @property
+    def fs(self):
+        return getattr(self.vocoder, "sample_rate", SAMPLE_RATE)
+
+    @torch.no_grad()
+    def __call__(self, units, name="units", vocode=True):
+        """One utterance: units (N,) ids or (N, 256) -> {"feat_gen": (2N, 128)[, "wav": (S,)]}; ``name`` is
+        used in error messages."""
+        units = check_units(units, self.kind, name)
+        if units.dim() != (1 if self.kind == "discrete" else 2):
+            raise UserError(f"{name}: expected the units of one utterance, got shape {tuple(units.shape)}")
+        units = units.to(self.device, self.dtype if units.is_floating_point() else None)
+        output = self.model.inference(units)
+        if vocode:
+            output["wav"] = self.vocoder(output["feat_gen"].float())
+        return output
+
+    @staticmethod
+    def from_pretrained(model_tag=None, vocoder_tag=None, cachedir=None, **kwargs):
+        """Like ``Text2Speech.from_pretrained``. ``model_tag``: a packed zip (``softvc-pack``), its unpacked
+        folder, an espnet_model_zoo tag ("org/name[@revision]") already in its local cache (never downloaded;
+        ``cachedir`` overrides the cache folder), or a model file (e.g. ``hubert-soft-0321fd7e.pt``). Archives
+        and folders are checked member by member before use (``espnet_softvc.utils.archive``).
+        ``vocoder_tag``: a vocoder file. Other keyword arguments go to ``Unit2Speech``."""
+        if vocoder_tag is not None:
+            kwargs.update(vocoder_file=vocoder_tag)
+        if model_tag is None:
+            return Unit2Speech(**kwargs)
+        if Path(model_tag).is_file() and not is_packed(model_tag):
+            return Unit2Speech(model_file=model_tag, **kwargs)
+        source, root = (model_tag, None) if Path(model_tag).exists() else model_zoo_cache(str(model_tag), cachedir)
+        with unpacked(source, root) as files:
+            return Unit2Speech(**files, **kwargs)
+
+
+def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, vocode=True):
+    """Generate every utterance of a units scp into ESPnet's decode layout under ``output_dir``."""
+    from espnet_softvc.tasks.softvc import SoftVCTask  # here: importing ESPnet's AbsTask takes seconds
+
+    for path in [key_file] if key_file else [path for path, _, _ in data_path_and_name_and_type]:
+        if not Path(path).is_file():
+            raise UserError(f"{path}: file not found")
+    loader = SoftVCTask.build_streaming_iterator(
+        data_path_and_name_and_type, dtype="float32", batch_size=1, key_file=key_file, num_workers=0,
+        preprocess_fn=None, collate_fn=SoftVCTask.build_collate_fn(None, False), inference=True,
+    )  # fmt: skip
+    lines = Path(key_file or data_path_and_name_and_type[0][0]).read_text().splitlines()
+    total = sum(1 for line in lines if line.strip())
+    norm, wav_dir = Path(output_dir) / "norm", Path(output_dir) / "wav"
+    norm.mkdir(parents=True, exist_ok=True)
+    with (
+        atomic_path(norm / "feats.scp") as feats_scp,
+        kaldiio.WriteHelper(f"ark,scp:{norm / 'feats.ark'},{feats_scp}") as feats_writer,
+        atomic_path(wav_dir / "wav.scp") as wav_scp_tmp,
+        open(wav_scp_tmp, "w") as wav_scp,
+    ):
+        for keys, batch in tqdm(loader, total=total, desc="decode"):
+            units = batch["units"][0, : batch["units_lengths"][0]]
+            output = unit2speech(units, name=keys[0], vocode=vocode)
+            feats_writer[keys[0]] = output["feat_gen"].float().cpu().numpy()
+            if vocode:
+                wav_path = wav_dir / f"{keys[0]}.wav"
+                save_wav(wav_path, output["wav"].cpu().numpy(), unit2speech.fs)
+                wav_scp.write(f"{keys[0]} {wav_path}\n")
+    if not vocode:
+        (wav_dir / "wav.scp").unlink()
+    return total
+
+
+def get_parser():
+    from espnet2.utils.types import str2bool, str2triple_str, str_or_none
+
+    parser = argparse.ArgumentParser(description="Generate log-mels and waveforms from units with Soft-VC.")
+    parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, required=True, action="append",
+                        help="units scp: PATH,units,TYPE with TYPE kaldi_ark or npy")  # fmt: skip
+    parser.add_argument("--key_file", type=str_or_none, default=None, help="decode only these utterance ids")
+    parser.add_argument("--model_file", type=Path, required=True, help="ESPnet model file or original checkpoint")
+    parser.add_argument("--train_config", type=str_or_none, default=None, help="default: config.yaml beside it")
+    parser.add_argument("--vocoder_file", type=str_or_none, default=None, help="default: Griffin-Lim")
+    parser.add_argument("--vocode", type=str2bool, default=True, help="also write wav/ (default true)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--log_level", default="INFO")
+    return parser
+
+
+@cli
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s: %(message)s")
+    names = [name for _, name, _ in args.data_path_and_name_and_type]
+    if names != ["units"]:
+        raise UserError(f"--data_path_and_name_and_type: give one units scp (PATH,units,TYPE), got names {names}")
+    unit2speech = Unit2Speech(args.train_config, args.model_file, args.vocoder_file, args.device, args.dtype)
+    total = decode(unit2speech, args.data_path_and_name_and_type, args.output_dir, args.key_file, args.vocode)
+    print(f"wrote {total} utterances to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()

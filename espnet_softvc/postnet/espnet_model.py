@@ -1,0 +1,38 @@
+"""The denoising postnet in ESPnet: ``MelDenoiser``, a standalone ``AbsTTS`` of ``SoftVCTask`` (``--tts denoiser``).
+
+It reads the task's ``units`` data as the noisy log-mels (B, T, 128) and ``feats`` as the clean ones, so the
+Trainer, averaging, packing and ``softvc-denoise --model_file --train_config`` work as for Soft-VC. Pairs for
+training come from ``python -m espnet_softvc.postnet.make_pairs`` (seeded corruption of wavs, then our mel).
+"""
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.tts.abs_tts import AbsTTS
+
+from espnet_softvc.postnet.model import N_MELS, DenoisingPostnet, denoise_loss
+from espnet_softvc.utils.errors import UserError
+
+
+class MelDenoiser(AbsTTS):
+    """Standalone denoiser. Args: ``idim``/``odim`` (ESPnet's, odim must be 128) and ``DenoisingPostnet``'s
+    ``arch``, ``body_conf``, ``max_log_gain``; ``l1_weight`` of :func:`denoise_loss`."""
+
+    def __init__(self, idim=None, odim=N_MELS, arch="conv", body_conf=None, max_log_gain=0.5, l1_weight=0.1):
+        super().__init__()
+        if odim != N_MELS:
+            raise UserError(f"the denoiser works on {N_MELS}-bin mels, got odim={odim}")
+        self.postnet = DenoisingPostnet(arch, body_conf, max_log_gain)
+        self.l1_weight = l1_weight
+
+    def forward(self, text, text_lengths, feats, feats_lengths, utt_id=None, **kwargs):
+        """text: noisy (B, T, 128), feats: clean (B, T, 128) of the same lengths -> loss, stats, weight."""
+        if text.dim() != 3 or text.size(-1) != N_MELS or feats.shape != text.shape:
+            name = utt_id[0] if utt_id else "batch"
+            raise UserError(f"{name}: noisy and clean mels must both be (T, {N_MELS}) of the same length, got "
+                            f"{tuple(text.shape[1:])} and {tuple(feats.shape[1:])}")  # fmt: skip
+        loss, stats = denoise_loss(self.postnet(text, text_lengths), feats, text_lengths, self.l1_weight)
+        stats = dict(loss=loss.detach(), **stats)
+        return force_gatherable((loss, stats, text.size(0)), loss.device)
+
+    def inference(self, text, **kwargs):
+        """One noisy log-mel (T, 128) -> {"feat_gen": denoised (T, 128)}."""
+        return dict(feat_gen=self.postnet(text[None].float())[0])

@@ -1,0 +1,74 @@
+"""Noisy/clean log-mel pairs for training the denoiser through ESPnet (``--tts denoiser`` of ``SoftVCTask``).
+
+Every utterance of a Kaldi ``wav.scp`` (or a directory of wavs) gets ``--copies`` seeded corruptions
+(``noise.corrupt``: white, pink, random-spectrum, modulated noise or babble of the other utterances, sometimes
+reverberated, sometimes clean; SNR -5..20 dB, mixed in the waveform at 16 kHz), written as Kaldi (T, 128) mels:
+``OUT_DIR/noisy.{ark,scp}`` (the task's ``units``) and ``OUT_DIR/clean.{ark,scp}`` (its ``feats``), keys
+``<utt>-n<copy>``.
+
+    python -m espnet_softvc.postnet.make_pairs data/train/wav.scp dump/denoise/train --copies 4 --seed 0
+"""
+import argparse
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from espnet_softvc.feats.log_mel import LogMelSpectrogram
+from espnet_softvc.postnet import noise
+from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import atomic_path, find_files, load_audio
+
+
+def read_wavs(source):
+    """{utt_id: 16 kHz float64 waveform} of a Kaldi wav.scp (path per line, no pipes) or of a directory of wavs."""
+    source = Path(source)
+    if source.is_dir():
+        items = [(p.stem, p) for p in find_files(source, ".wav")]
+    elif source.is_file():
+        items = [line.split(maxsplit=1) for line in source.read_text().splitlines() if line.strip()]
+        if any(len(item) != 2 or item[1].rstrip().endswith("|") for item in items):
+            raise UserError(f"{source}: expected '<utt_id> <wav path>' lines (pipes are not supported)")
+    else:
+        raise UserError(f"{source}: no such wav.scp or directory")
+    return {utt: load_audio(path.strip() if isinstance(path, str) else path).double().numpy() for utt, path in items}
+
+
+def make_pairs(wavs, out_dir, copies=2, seed=0):
+    """Write the pairs for ``wavs`` ({utt: wav}) into ``out_dir``; returns the number of pairs."""
+    logmel, pool = LogMelSpectrogram(), list(wavs.values())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: (out_dir / f"{name}.ark", out_dir / f"{name}.scp") for name in ("noisy", "clean")}
+    with atomic_path(paths["noisy"][0]) as noisy_ark, atomic_path(paths["noisy"][1]) as noisy_scp, \
+            atomic_path(paths["clean"][0]) as clean_ark, atomic_path(paths["clean"][1]) as clean_scp:  # fmt: skip
+        with kaldiio.WriteHelper(f"ark,scp:{noisy_ark},{noisy_scp}") as noisy_writer, \
+                kaldiio.WriteHelper(f"ark,scp:{clean_ark},{clean_scp}") as clean_writer:  # fmt: skip
+            for index, (utt, wav) in enumerate(tqdm(wavs.items(), desc="noisy pairs")):
+                clean = logmel(torch.as_tensor(wav, dtype=torch.float32)).T.numpy()
+                for copy in range(copies):
+                    corrupted, _ = noise.corrupt(wav, np.random.default_rng((seed, index, copy)), pool)
+                    noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32)).T.numpy()
+                    clean_writer[f"{utt}-n{copy}"] = clean
+        for tmp_ark, tmp_scp, (ark, _) in ((noisy_ark, noisy_scp, paths["noisy"]), (clean_ark, clean_scp, paths["clean"])):
+            tmp_scp.write_text(tmp_scp.read_text().replace(f"{tmp_ark}:", f"{ark}:"))  # scp points at the final ark
+    return len(wavs) * copies
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Seeded noisy/clean mel pairs for the denoiser.")
+    parser.add_argument("source", type=Path, help="Kaldi wav.scp or a directory of wavs")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--copies", type=int, default=2, help="corruptions per utterance")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    with torch.inference_mode():
+        count = make_pairs(read_wavs(args.source), args.out_dir, args.copies, args.seed)
+    print(f"wrote {count} noisy/clean pairs to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Seeded noise synthesis and waveform-domain mixing for training and evaluating the denoising postnet.
+
+All functions work on 16 kHz float numpy waveforms and take a ``numpy.random.Generator``, so a (seed, index)
+pair always gives the same corruption. Training uses ``TRAIN_NOISES`` (plus reverberation); the evaluation uses
+only ``TEST_NOISES``, which training never sees (brown noise, mains hum, babble of other espeak-ng voices).
+"""
+import numpy as np
+from scipy.signal import fftconvolve
+
+SAMPLE_RATE = 16000
+
+
+def _shaped(n, rng, log_gain):
+    """White Gaussian noise of n samples filtered by ``log_gain(freqs_hz) -> natural-log amplitude``."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    spec *= np.exp(log_gain(np.maximum(freqs, 20.0)))
+    noise = np.fft.irfft(spec, n)
+    return noise / (noise.std() + 1e-12)
+
+
+def white(n, rng):
+    return rng.standard_normal(n)
+
+
+def pink(n, rng):
+    """-3 dB/octave."""
+    return _shaped(n, rng, lambda f: -0.5 * np.log(f))
+
+
+def brown(n, rng):
+    """-6 dB/octave (evaluation only)."""
+    return _shaped(n, rng, lambda f: -np.log(f))
+
+
+def coloured(n, rng):
+    """Stationary noise with a random spectrum: random tilt (-9..+3 dB/octave) plus 1-6 random resonances."""
+    tilt = rng.uniform(-1.5, 0.5)
+    centres, widths = rng.uniform(np.log(60), np.log(7800), (2, rng.integers(1, 7)))
+    widths = rng.uniform(0.05, 1.0, centres.size)
+    heights = rng.uniform(-1.0, 4.0, centres.size)
+
+    def log_gain(f):
+        bumps = heights[:, None] * np.exp(-0.5 * ((np.log(f)[None] - centres[:, None]) / widths[:, None]) ** 2)
+        return tilt * np.log(f) + bumps.sum(0)
+
+    return _shaped(n, rng, log_gain)
+
+
+def modulated(n, rng):
+    """Coloured noise under a slow random amplitude envelope (0.3-4 Hz, depth up to 20 dB)."""
+    t = np.arange(n) / SAMPLE_RATE
+    rate, depth = rng.uniform(0.3, 4.0), rng.uniform(0.3, 1.0)
+    envelope = 10 ** (-depth * (1 + np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))))
+    return coloured(n, rng) * envelope
+
+
+def hum(n, rng):
+    """Mains hum (evaluation only): 50 or 60 Hz and its harmonics up to 4 kHz with random decaying levels."""
+    f0 = rng.choice([50.0, 60.0])
+    t = np.arange(n) / SAMPLE_RATE
+    harmonics = np.arange(1, int(4000 // f0) + 1)
+    amps = harmonics ** -rng.uniform(0.5, 1.5) * rng.uniform(0.5, 1.0, harmonics.size)
+    phases = rng.uniform(0, 2 * np.pi, harmonics.size)
+    return (amps[:, None] * np.sin(2 * np.pi * f0 * harmonics[:, None] * t + phases[:, None])).sum(0)
+
+
+def babble(n, rng, pool, talkers=(3, 8)):
+    """Sum of 3-8 random excerpts from ``pool`` (a list of waveforms: other utterances), each at unit power."""
+    out = np.zeros(n)
+    for _ in range(rng.integers(talkers[0], talkers[1] + 1)):
+        wav = pool[rng.integers(len(pool))]
+        wav = np.tile(wav, int(np.ceil(n / wav.size)) + 1)
+        start = rng.integers(wav.size - n + 1)
+        out += wav[start : start + n] / (wav.std() + 1e-12)
+    return out
+
+
+def reverberate(speech, rng):
+    """Speech convolved with a synthetic room impulse response (exponentially decaying noise, RT60 0.2-0.8 s)."""
+    rt60 = rng.uniform(0.2, 0.8)
+    t = np.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+    rir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)
+    rir[0] = 1.0 + abs(rir[0])  # the direct path
+    wet = fftconvolve(speech, rir)[: speech.size]
+    return wet * np.sqrt((speech**2).sum() / ((wet**2).sum() + 1e-12))
+
+
+def mix(speech, noise, snr_db):
+    """``speech + g * noise`` with g chosen so that 10 log10(sum speech^2 / sum (g noise)^2) == snr_db exactly."""
+    gain = np.sqrt((speech**2).sum() / ((noise**2).sum() * 10 ** (snr_db / 10) + 1e-30))
+    return speech + gain * noise
+
+
+def snr(speech, noisy):
+    """SNR in dB of ``noisy`` against its clean ``speech`` (waveform domain)."""
+    return 10 * np.log10((speech**2).sum() / ((noisy - speech) ** 2).sum())
+
+
+STATIONARY = {"white": white, "pink": pink, "coloured": coloured, "modulated": modulated}
+TRAIN_NOISES = (*STATIONARY, "babble")
+TEST_NOISES = ("brown", "hum", "babble_heldout")
+
+
+def corrupt(speech, rng, babble_pool, snr_range=(-5.0, 20.0), p_clean=0.1, p_reverb=0.2):
+    """A training corruption of ``speech``: one of ``TRAIN_NOISES`` at a uniform SNR, sometimes reverberated,
+    sometimes left clean (so that the postnet learns to leave clean speech alone). Returns (noisy, kind)."""
+    if rng.random() < p_clean:
+        return speech.copy(), "clean"
+    kind = TRAIN_NOISES[rng.integers(len(TRAIN_NOISES))]
+    wet = reverberate(speech, rng) if rng.random() < p_reverb else speech  # same power as speech
+    noise = babble(speech.size, rng, babble_pool) if kind == "babble" else STATIONARY[kind](speech.size, rng)
+    return mix(wet, noise, rng.uniform(*snr_range)), kind

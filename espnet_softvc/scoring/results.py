@@ -1,0 +1,397 @@
+"""The results table: every model variation trained on the same units and mels, scored in raw log-mel space.
+
+One row per ``exp/<tag>/decode_<set><suffix>/`` (a free-running decode; ``<suffix>`` e.g. ``_postnet`` makes a row
+"+ postnet") of every ESPnet model dir ``exp/<tag>/`` (``config.yaml`` + ``checkpoint.pth``). Inputs per row:
+
+decode_<set><suffix>/         free-running mels: ``denorm/feats.scp`` (GlobalMVN models) or ``norm/feats.scp``
+                              (raw log-mel models); ESPnet's decode log (``*.log``) for the real-time factor
+decode_<set>_tf<suffix>/      teacher-forced mels of the dev set (L1 valid teacher-forced), optional
+decode_<train_set>_tf<suffix> teacher-forced mels of (a subset of) train (L1 train), optional
+checkpoint.pth                the trainer's per-epoch stats: guided-attention loss, epochs, training time, curves
+valid.loss.ave.pth ...        parameter count
+
+Soft-VC's own ``l1_loss``/``l1_free`` are raw log-mel L1 per utterance, so they stand in when a teacher-forced
+decode is missing; stock models report L1 before + after the postnet in GlobalMVN space, which is never compared.
+Writes ``RESULTS.md``, ``results.csv``, ``mels_<utt>.png`` and ``curves.png`` to the output dir.
+
+    python -m espnet_softvc.scoring.results exp dump --set dev --train_set train --out_dir . --corpus tiny
+"""
+import argparse
+import csv
+import datetime
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+from espnet_softvc.scoring import metrics
+from espnet_softvc.softvc.checkpoint import torch_load
+from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import atomic_path
+
+FRAME_SECONDS = 160 / 16000
+MODEL_FILES = ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
+# Per-epoch stats in checkpoint.pth hold numpy scalars and timedeltas: allow exactly those, still weights_only.
+SAFE_GLOBALS = [np._core.multiarray.scalar, np.dtype, type(np.dtype("float64")), type(np.dtype("float32")),
+                datetime.timedelta]  # fmt: skip
+COLUMNS = {  # key: (header, format)
+    "l1_train": ("L1 train", "{:.3f}"),
+    "l1_valid_tf": ("L1 valid (teacher-forced)", "{:.3f}"),
+    "l1_valid_fr": ("L1 valid (free-running)", "{:.3f}"),
+    "ga_loss": ("guided-attention loss (valid)", "{:.4f}"),
+    "mel_snr": ("mel-SNR (dB)", "{:.2f}"),
+    "lsd": ("LSD (dB)", "{:.2f}"),
+    "mcd": ("MCD (dB)", "{:.2f}"),
+    "length_error": ("length error (%)", "{:.1f}"),
+    "params": ("parameters", "{:,.0f}"),
+    "epochs": ("epochs", "{:.0f}"),
+    "train_time": ("training time (s)", "{:.0f}"),
+    "rtf": ("RTF", "{:.3f}"),
+}
+METHOD_NOTES = [
+    "All mel distances are computed on raw natural-log mels (Soft-VC's scale): Soft-VC outputs them directly; "
+    "the GlobalMVN baselines are read back denormalized (`denorm/feats.scp`). Means over utterances.",
+    "L1 = mean |log-mel difference| per bin and frame. L1 / mel-SNR / LSD compare frame by frame over the common "
+    "length (the longer mel is truncated): attention models stop on their own, so their free-running length "
+    "differs; `length error` = mean |T_generated - T_reference| / T_reference shows by how much.",
+    "MCD: mel-cepstra c1..c24 (orthonormal DCT of the log-mel, c0 excluded), aligned by DTW (librosa).",
+    "RTF = mel generation time / audio duration (10 ms per frame), from ESPnet's decode log, vocoder excluded.",
+    "Training time: the trainer's summed epoch times (training + validation), startup excluded.",
+]
+
+
+@dataclass
+class Row:
+    label: str
+    tag: str
+    values: dict = field(default_factory=dict)  # column -> float; absent = n/a
+    reasons: dict = field(default_factory=dict)  # column -> why it is n/a
+    curves: dict = field(default_factory=dict)  # "train"/"valid" -> [(epoch, l1_loss)]
+    decoded: dict = None  # free-running {uttid: (T, 128)} for the figures
+
+    def set(self, column, value, reason):
+        if value is None:
+            self.reasons[column] = reason
+        else:
+            self.values[column] = float(value)
+
+
+def read_mels(scp):
+    """``{uttid: (T, 128) float64}`` from a Kaldi ark scp (dumps) or ESPnet's npy scp (decodes); order kept."""
+    mels = {}
+    try:
+        lines = Path(scp).read_text().splitlines()
+    except OSError as e:
+        raise UserError(f"{scp}: cannot read ({e.strerror or e})") from None
+    for line in filter(str.strip, lines):
+        utt, _, value = line.strip().partition(" ")
+        try:
+            mel = np.load(value.strip()) if value.strip().endswith(".npy") else kaldiio.load_mat(value.strip())
+        except Exception as e:  # kaldiio / numpy raise many types for bad files
+            raise UserError(f"{scp}: {utt}: cannot read {value.strip()} ({type(e).__name__}: {e})") from None
+        mels[utt] = np.asarray(mel, dtype=np.float64)
+    if not mels:
+        raise UserError(f"{scp}: no utterances")
+    return mels
+
+
+def score(generated, reference, name="decode"):
+    """Mean over the generated utterances of l1, mel_snr, lsd (common length), mcd (DTW) and length_error (%)."""
+    import librosa
+
+    missing = sorted(set(generated) - set(reference))
+    if missing:
+        raise UserError(f"{name}: {missing[0]} has no ground-truth mel ({len(missing)} utterances)")
+    scores = {key: [] for key in ("l1", "mel_snr", "lsd", "mcd", "length_error")}
+    for utt, est in generated.items():
+        ref = reference[utt]
+        n = min(len(est), len(ref))
+        scores["l1"].append(metrics.l1(est[:n], ref[:n]))
+        scores["mel_snr"].append(metrics.mel_snr(est[:n], ref[:n]))
+        scores["lsd"].append(metrics.log_spectral_distance(est[:n], ref[:n]))
+        ceps = [metrics.mel_cepstrum(m).numpy()[:, 1:] for m in (est, ref)]
+        _, path = librosa.sequence.dtw(X=ceps[0].T, Y=ceps[1].T, metric="euclidean")
+        scores["mcd"].append(metrics.mel_cepstral_distortion(est[path[:, 0]], ref[path[:, 1]]))
+        scores["length_error"].append(100 * abs(len(est) - len(ref)) / len(ref))
+    return {key: float(np.mean(values)) for key, values in scores.items()}
+
+
+def load_stats(model_dir):
+    """The trainer's ``{epoch: {"train": {...}, "valid": {...}, ...}}`` from ``checkpoint.pth`` (weights_only)."""
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        checkpoint = torch_load(Path(model_dir) / "checkpoint.pth")
+    if not isinstance(checkpoint, dict) or "reporter" not in checkpoint:
+        raise UserError(f"{model_dir}/checkpoint.pth: not an ESPnet trainer checkpoint (no reporter)")
+    return checkpoint["reporter"]["stats"]
+
+
+def _seconds(value):
+    return value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+
+
+def count_parameters(model_dir):
+    """Trainable-parameter count of the ``tts`` module in the first model file found, and that file (or None)."""
+    for name in MODEL_FILES:
+        path = Path(model_dir) / name
+        if path.exists():
+            state = torch_load(path)
+            buffers = ("running_mean", "running_var", "num_batches_tracked")
+            return sum(v.numel() for k, v in state.items() if k.startswith("tts.") and not k.endswith(buffers)), path
+    return None, None
+
+
+def real_time_factor(decode_dir):
+    """Generation time / audio time from ESPnet's decode log lines ``inference speed = X frames / sec`` and
+    ``uttid (size:a->b)``; None when the log has none."""
+    seconds = frames = 0.0
+    speed = None
+    for log in sorted(Path(decode_dir).rglob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if match := re.search(r"inference speed = ([\d.]+) frames / sec", line):
+                speed = float(match.group(1))
+            elif (match := re.search(r"\(size:\d+->(\d+)\)", line)) and speed:
+                seconds += int(match.group(1)) / speed
+                frames += int(match.group(1))
+                speed = None
+    return seconds / (frames * FRAME_SECONDS) if frames else None
+
+
+def decoded_mels(decode_dir, normalized):
+    """The raw log-mel scp of a decode dir: ``denorm/feats.scp``, or ``norm/feats.scp`` for a model without
+    GlobalMVN; None if the dir does not exist."""
+    decode_dir = Path(decode_dir)
+    for scp in (decode_dir / "denorm" / "feats.scp", decode_dir / "feats.scp", decode_dir / "norm" / "feats.scp"):
+        if scp.exists() and (scp.parent.name != "norm" or not normalized):
+            return read_mels(scp)
+    if decode_dir.exists():
+        raise UserError(f"{decode_dir}: no denorm/feats.scp (nor raw feats.scp) of raw log-mels to score")
+    return None
+
+
+def describe(config):
+    """A readable name of the variation from an ESPnet ``config.yaml``, and its sort rank."""
+    tts, conf = config.get("tts"), config.get("tts_conf") or {}
+    guided = "guided attention on" if conf.get("use_guided_attn_loss", True) else "guided attention off"
+    names = {
+        "softvc": (f"Soft-VC {'discrete' if conf.get('discrete') else 'soft'}", 0 if conf.get("discrete") else 1),
+        "tacotron2": (f"Tacotron2, {guided}", 2 if "off" in guided else 3),
+        "transformer": (f"Transformer-TTS, {guided}", 4),
+        "fastspeech2": ("FastSpeech2, 2 frames per unit", 5),
+    }
+    return names.get(tts, (str(tts), 6))
+
+
+def model_rows(model_dir, reference, train_reference, eval_set, train_set):
+    """The rows of one ``exp/<tag>/``: one per free-running decode dir (at least one)."""
+    model_dir = Path(model_dir)
+    config = yaml.safe_load((model_dir / "config.yaml").read_text()) or {}
+    label, _ = describe(config)
+    normalized = config.get("normalize") is not None
+    stats = load_stats(model_dir)
+    epochs = sorted(stats)
+    valid = [e for e in epochs if "loss" in stats[e].get("valid", {})]
+    best = min(valid, key=lambda e: stats[e]["valid"]["loss"]) if valid else epochs[-1]
+    own_l1 = config.get("tts") == "softvc"  # Soft-VC's reported l1_loss / l1_free are raw log-mel L1
+    params, model_file = count_parameters(model_dir)
+    suffixes = sorted(p.name[len(f"decode_{eval_set}") :] for p in model_dir.glob(f"decode_{eval_set}*")
+                      if p.is_dir() and "_tf" not in p.name[len(f"decode_{eval_set}") :])  # fmt: skip
+    rows = []
+    for suffix in suffixes or [""]:
+        row = Row(label + (f" + {suffix.strip('_')}" if suffix else ""), model_dir.name + suffix)
+        for column, decode_set, ref, stat, split in (
+            ("l1_train", f"{train_set}_tf", train_reference, "l1_loss", "train"),
+            ("l1_valid_tf", f"{eval_set}_tf", reference, "l1_loss", "valid"),
+        ):
+            decode = decoded_mels(model_dir / f"decode_{decode_set}{suffix}", normalized)
+            if decode is not None:
+                row.set(column, score(decode, ref, f"{model_dir}/decode_{decode_set}{suffix}")["l1"], None)
+            elif own_l1 and not suffix:
+                row.set(column, stats[best][split]["l1_loss"], None)
+                row.reasons[column + "_source"] = f"Soft-VC's own {split} l1_loss at epoch {best} (lowest valid loss)"
+            else:
+                row.set(column, None, f"no teacher-forced decode `decode_{decode_set}{suffix}/`")
+        decode_dir = model_dir / f"decode_{eval_set}{suffix}"
+        decode = decoded_mels(decode_dir, normalized)
+        if decode is not None:
+            scores = score(decode, reference, str(decode_dir))
+            row.set("l1_valid_fr", scores["l1"], None)
+            for key in ("mel_snr", "lsd", "mcd", "length_error"):
+                row.set(key, scores[key], None)
+            row.set("rtf", real_time_factor(decode_dir), f"no `inference speed` lines in the logs of `{decode_dir}/`")
+        else:
+            for key in ("l1_valid_fr", "mel_snr", "lsd", "mcd", "length_error", "rtf"):
+                row.set(key, None, f"no free-running decode `decode_{eval_set}{suffix}/`")
+        ga_key = next((k for k in ("attn_loss", "enc_dec_attn_loss") if k in stats[best].get("valid", {})), None)
+        no_ga = {"softvc": "no attention (units are upsampled, 2 frames each)",
+                 "fastspeech2": "no attention (durations given)"}.get(config.get("tts"),
+                 "guided attention off: the model does not compute this loss")  # fmt: skip
+        row.set("ga_loss", ga_key and stats[best]["valid"][ga_key], no_ga)
+        row.set("params", params, f"no model file ({', '.join(MODEL_FILES)}) in `{model_dir}/`")
+        row.set("epochs", len(epochs), None)
+        time = sum(_seconds(part.get("time", 0)) for e in epochs for part in stats[e].values() if isinstance(part, dict))
+        row.set("train_time", time, None)
+        row.curves = {split: [(e, stats[e][split]["l1_loss"]) for e in epochs if "l1_loss" in stats[e].get(split, {})]
+                      for split in ("train", "valid")}  # fmt: skip
+        row.decoded = decode
+        rows.append(row)
+    return rows
+
+
+def find_model_dirs(exp_dir, tags=None):
+    """ESPnet training dirs under ``exp_dir`` (config.yaml + checkpoint.pth), Soft-VC first, then the baselines."""
+    exp_dir = Path(exp_dir)
+    if tags:
+        dirs = [exp_dir / tag for tag in tags]
+        missing = [d for d in dirs if not (d / "checkpoint.pth").exists()]
+        if missing:
+            raise UserError(f"{missing[0]}: no checkpoint.pth (not a finished ESPnet training dir)")
+        return dirs
+    dirs = [d.parent for d in exp_dir.glob("*/checkpoint.pth") if (d.parent / "config.yaml").exists()]
+    if not dirs:
+        raise UserError(f"{exp_dir}: no trained models (exp/<tag>/config.yaml + checkpoint.pth)")
+    rank = {d: describe(yaml.safe_load((d / "config.yaml").read_text()) or {})[1] for d in dirs}
+    return sorted(dirs, key=lambda d: (rank[d], d.name))
+
+
+def format_table(rows):
+    """Markdown table lines and footnote lines; every missing value is ``n/a [k]`` with its reason as note k."""
+    notes = list(METHOD_NOTES)
+    header = ["variation", "model dir", *(h for h, _ in COLUMNS.values())]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row.label, f"`{row.tag}`"]
+        for column, (_, fmt) in COLUMNS.items():
+            if column in row.values:
+                value = row.values[column]
+                cell = "inf" if math.isinf(value) else fmt.format(value)
+                source = row.reasons.get(column + "_source")
+            else:
+                cell, source = "n/a", row.reasons[column]
+            if source:
+                if source not in notes:
+                    notes.append(source)
+                cell += f" [{notes.index(source) + 1}]"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines, [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+
+
+def write_csv(rows, path):
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["variation", "model_dir", *COLUMNS, "notes"])
+        for row in rows:
+            values = [row.values.get(c, "n/a") for c in COLUMNS]
+            notes = "; ".join(f"{c}: {r}" for c, r in row.reasons.items())
+            writer.writerow([row.label, row.tag, *values, notes])
+
+
+def plot_mels(rows, reference, utts, out_dir):
+    """``mels_<utt>.png``: ground truth and each row's free-running mel, one panel each, same colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for utt in utts:
+        panels = [("ground truth", reference[utt])]
+        panels += [(row.label, row.decoded[utt]) for row in rows if row.decoded is not None and utt in row.decoded]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.8 * len(panels)), squeeze=False)
+        low, high = reference[utt].min(), reference[utt].max()
+        for ax, (title, mel) in zip(axes[:, 0], panels):
+            ax.imshow(mel.T, origin="lower", aspect="auto", vmin=low, vmax=high, interpolation="none")
+            ax.set_title(title, fontsize=9)
+            ax.set_ylabel("mel bin")
+        axes[-1, 0].set_xlabel("frame (10 ms)")
+        fig.suptitle(f"{utt}: log-mel, raw scale")
+        fig.tight_layout()
+        paths.append(Path(out_dir) / f"mels_{utt}.png")
+        with atomic_path(paths[-1]) as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
+        plt.close(fig)
+    return paths
+
+
+def plot_curves(rows, path):
+    """Every model's reported ``l1_loss`` per epoch (train solid, valid dashed) on one log-scale plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for row in (r for r in rows if r.tag.split("_")[-1] != "postnet"):
+        for split, style in (("train", "-"), ("valid", "--")):
+            if row.curves.get(split):
+                epochs, values = zip(*row.curves[split])
+                ax.plot(epochs, values, style, marker=".", label=f"{row.label} ({split})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("reported l1_loss")
+    ax.set_yscale("log")
+    ax.set_title("Training curves (Soft-VC: raw log-mel L1; ESPnet TTS: L1 before + after postnet, GlobalMVN)",
+                 fontsize=9)  # fmt: skip
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+
+
+def write_results(exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", corpus="", tags=None, plot_utts=2):
+    """Score every model of ``exp_dir`` and write RESULTS.md, results.csv and the figures; returns the rows."""
+    out_dir = Path(out_dir)
+    reference = read_mels(Path(ref_dir) / eval_set / "feats.scp")
+    train_reference = read_mels(Path(ref_dir) / train_set / "feats.scp")
+    rows = [row for d in find_model_dirs(exp_dir, tags) for row in model_rows(d, reference, train_reference,
+                                                                              eval_set, train_set)]  # fmt: skip
+    table, notes = format_table(rows)
+    epochs = sorted({int(r.values["epochs"]) for r in rows})
+    utts = sorted(reference)[:plot_utts]
+    figures = plot_mels(rows, reference, utts, out_dir) + [out_dir / "curves.png"]
+    plot_curves(rows, out_dir / "curves.png")
+    text = [
+        "# Results: Soft-VC and stock ESPnet TTS models on the same units and mels",
+        "",
+        f"Corpus: {corpus or Path(ref_dir).resolve().parent.name}; {len(train_reference)} train / {len(reference)} "
+        f"{eval_set} utterances; epochs: {', '.join(map(str, epochs))}; scored on `{eval_set}`. "
+        f"Generated by `python -m espnet_softvc.scoring.results` on {datetime.date.today()}.",
+        "",
+        *table,
+        "",
+        *notes,
+        "",
+        "Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in figures),
+        "",
+    ]
+    with atomic_path(out_dir / "RESULTS.md") as tmp:
+        tmp.write_text("\n".join(text))
+    write_csv(rows, out_dir / "results.csv")
+    return rows
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write RESULTS.md / results.csv / figures of all model variations.")
+    parser.add_argument("exp_dir", help="dir of ESPnet model dirs exp/<tag>/ with decode_<set>*/ inside")
+    parser.add_argument("ref_dir", help="dump dir with the ground-truth <set>/feats.scp (raw Soft-VC log-mels)")
+    parser.add_argument("--set", default="dev", dest="eval_set", help="evaluation set [dev]")
+    parser.add_argument("--train_set", default="train", help="training set (for decode_<train_set>_tf) [train]")
+    parser.add_argument("--out_dir", default=".", help="where RESULTS.md, results.csv and the PNGs go [.]")
+    parser.add_argument("--corpus", default="", help="corpus name for the header")
+    parser.add_argument("--tags", nargs="+", help="only these exp/<tag> dirs, in this order [all, Soft-VC first]")
+    parser.add_argument("--plot_utts", type=int, default=2, help="dev utterances to plot [2]")
+    args = parser.parse_args(argv)
+    rows = write_results(args.exp_dir, args.ref_dir, args.out_dir, args.eval_set, args.train_set, args.corpus,
+                         args.tags, args.plot_utts)  # fmt: skip
+    print(f"wrote {Path(args.out_dir) / 'RESULTS.md'} ({len(rows)} rows), results.csv and figures")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Soft-VC in ESPnet: ``SoftVC`` (an ``AbsTTS`` around ``AcousticModel``) and ``ESPnetSoftVCModel`` (the task's model).
+
+B batch, N units (50 Hz), T = 2N mel frames (100 Hz), 128 natural-log mel bins (DESIGN §2, §3).
+Units arrive either raw (``units`` data of ``SoftVCTask``: ids 0..99 or (N, 256) floats) or, when ESPnet's
+``TTSTask`` builds the model (``idim`` given), as ``text`` token ids of the list ``<blank> <unk> 0 .. 99 <sos/eos>``,
+where unit u is id u + 2. The mel target is truncated to 2N frames and the decoder is teacher-forced with the
+target shifted right by one zero frame, as in bshall/acoustic-model ``train.py``.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.tts.abs_tts import AbsTTS
+
+from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
+from espnet_softvc.softvc.model import N_MELS, N_UNITS, PAD_ID, UNIT_DIM, AcousticModel
+from espnet_softvc.utils.errors import UserError
+
+UNIT_TOKENS = ["<blank>", "<unk>", *map(str, range(N_UNITS)), "<sos/eos>"]  # ESPnet token list of the units
+TOKEN_OFFSET = UNIT_TOKENS.index("0")
+
+
+def _utt(utt_id, index):
+    return utt_id[index] if utt_id is not None else f"utterance {index} of the batch"
+
+
+class SoftVC(AbsTTS):
+    """Soft-VC acoustic model with ESPnet's TTS interface.
+
+    Args:
+        idim: ESPnet vocabulary size when units come as ``text`` token ids (set by ``TTSTask``, must be 103);
+            None for raw units (``SoftVCTask``).
+        odim: mel bins, must be 128.
+        discrete: discrete units (ids 0..99, embedding row 100 pads) or soft units ((N, 256) floats, 0 pads).
+        mask_padding: leave padded frames out of the L1 loss (the per-utterance mean L1 whatever the batch);
+            False is the original loss (sum over the padded batch / (128 * true length)).
+        free_running_valid: in eval mode also report ``l1_free``, the L1 of ``generate()`` against the target.
+        postnet: None, or "denoising" for a ``DenoisingPostnet`` (``postnet_conf`` its arguments) on the free-running
+            output. Its loss (``postnet_loss``) is added; train it in a second stage with ``--init_param`` of the
+            acoustic model and ``--freeze_param tts.model``; ``inference`` then returns the denoised mel.
+    """
+
+    def __init__(self, idim=None, odim=N_MELS, discrete=False, mask_padding=True, free_running_valid=True,
+                 postnet=None, postnet_conf=None):  # fmt: skip
+        super().__init__()
+        if odim != N_MELS:
+            raise UserError(f"Soft-VC predicts {N_MELS} mel bins, got odim={odim}")
+        if idim is not None and discrete and idim != len(UNIT_TOKENS):
+            raise UserError(
+                f"Soft-VC needs the unit token list <blank> <unk> 0..{N_UNITS - 1} <sos/eos> "
+                f"({len(UNIT_TOKENS)} tokens), got a vocabulary of {idim}"
+            )
+        self.token_ids = idim is not None
+        self.discrete = discrete
+        self.mask_padding = mask_padding
+        self.free_running_valid = free_running_valid
+        self.model = AcousticModel(discrete=discrete)
+        if postnet not in (None, "denoising"):
+            raise UserError(f"unknown postnet {postnet!r} (choose none or denoising)")
+        self.postnet = DenoisingPostnet(**(postnet_conf or {})) if postnet else None
+
+    def _units(self, units, lengths, utt_id=None):
+        """Checked (B, N) long ids with PAD_ID beyond each length, or (B, N, 256) floats with zeros there."""
+        batch = units.size(0)
+        if self.discrete:
+            if units.is_floating_point() or units.dim() != 2:
+                kind = "float" if units.is_floating_point() else "integer"
+                raise UserError(
+                    f"{_utt(utt_id, 0)}: discrete units must be integer ids (N,), got {kind} "
+                    f"{tuple(units.shape[1:])} per utterance"
+                )
+            units = units.long() - TOKEN_OFFSET if self.token_ids else units.long()
+        elif not units.is_floating_point() or units.dim() != 3 or units.size(-1) != UNIT_DIM:
+            kind = "float" if units.is_floating_point() else "integer"
+            raise UserError(
+                f"{_utt(utt_id, 0)}: soft units must be float (N, {UNIT_DIM}), got {kind} "
+                f"{tuple(units.shape[1:])} per utterance"
+            )
+        valid = torch.arange(units.size(1), device=units.device)[None] < lengths[:, None]  # (B, N)
+        if self.discrete:
+            bad = valid & ((units < 0) | (units >= N_UNITS))
+            if bad.any():
+                index = int(bad.any(dim=1).nonzero()[0])
+                value = int(units[index][bad[index]][0]) + (TOKEN_OFFSET if self.token_ids else 0)
+                what = f"token id {value} is not a unit 0..{N_UNITS - 1}" if self.token_ids else f"unit id {value}"
+                raise UserError(f"{_utt(utt_id, index)}: {what} out of range 0..{N_UNITS - 1}")
+            return units.masked_fill(~valid, PAD_ID)
+        if not torch.isfinite(units).all():
+            index = int((~torch.isfinite(units)).flatten(1).any(dim=1).nonzero()[0])
+            raise UserError(f"{_utt(utt_id, index)}: soft units contain NaN or Inf")
+        return units.masked_fill(~valid[..., None], 0.0)
+
+    def _target(self, feats, feats_lengths, unit_lengths, utt_id=None):
+        """(B, T', 128) mels -> (B, 2N, 128) targets truncated to 2N_i frames, zero beyond, and the (B, 2N) mask."""
+        if feats.size(-1) != N_MELS:
+            raise UserError(f"{_utt(utt_id, 0)}: mels must have {N_MELS} bins, got {feats.size(-1)}")
+        short = feats_lengths < 2 * unit_lengths
+        if short.any():
+            i = int(short.nonzero()[0])
+            raise UserError(
+                f"{_utt(utt_id, i)}: {int(feats_lengths[i])} mel frames for {int(unit_lengths[i])} units "
+                f"(need at least 2N = {2 * int(unit_lengths[i])}; units and mels of different audio?)"
+            )
+        frames = 2 * int(unit_lengths.max())
+        mask = torch.arange(frames, device=feats.device)[None] < 2 * unit_lengths[:, None]
+        return feats[:, :frames] * mask[..., None], mask
+
+    def _l1(self, pred, target, mask, lengths):
+        """Per-utterance L1 / (128 * 2N), mean over the batch; padded frames count unless masked."""
+        error = (pred - target).abs()
+        if self.mask_padding:
+            error = error * mask[..., None]
+        return (error.sum(dim=(1, 2)) / (N_MELS * 2 * lengths)).mean()
+
+    def forward(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: torch.Tensor,
+        feats_lengths: torch.Tensor,
+        utt_id: Optional[Sequence[str]] = None,
+        **kwargs,
+    ):
+        """Teacher-forced L1. text: units (B, N) ids or (B, N, 256), feats: log-mels (B, T', 128) with T' >= 2N.
+
+        Returns loss, stats (``loss``, ``l1_loss`` and in eval mode ``l1_free``) and the batch size as weight.
+        """
+        units = self._units(text, text_lengths, utt_id)
+        target, mask = self._target(feats, feats_lengths, text_lengths, utt_id)
+        previous = torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1]
+        loss = self._l1(self.model(units, previous), target, mask, text_lengths)
+        stats = dict(l1_loss=loss.detach())
+        if self.postnet is not None:  # trained on what it will see: the free-running output (no gradient into it)
+            generated = self.model.generate(units).clone()
+            post_loss, post_stats = denoise_loss(self.postnet(generated, 2 * text_lengths), target, 2 * text_lengths)
+            loss = loss + post_loss
+            stats.update(postnet_loss=post_loss.detach(), postnet_mel_snr=post_stats["mel_snr"],
+                         postnet_l1_free=post_stats["l1"])  # fmt: skip
+        stats["loss"] = loss.detach()
+        if not self.training and self.free_running_valid:
+            generated = self.model.generate(units) if self.postnet is None else generated
+            error = (generated - target).abs() * mask[..., None]
+            stats["l1_free"] = (error.sum(dim=(1, 2)) / (N_MELS * 2 * text_lengths)).mean()
+        loss, stats, weight = force_gatherable((loss, stats, units.size(0)), loss.device)
+        return loss, stats, weight
+
+    def inference(self, text: torch.Tensor, feats: Optional[torch.Tensor] = None, use_teacher_forcing=False, **kwargs):
+        """One utterance: units (N,) ids or (N, 256) -> {"feat_gen": (2N, 128)}, free-running unless teacher-forced
+        on ``feats`` (T' >= 2N, 128)."""
+        lengths = text.new_tensor([text.size(0)], dtype=torch.long)
+        units = self._units(text[None], lengths)
+        if not use_teacher_forcing:
+            generated = self.model.generate(units)[0]
+            if self.postnet is None:
+                return dict(feat_gen=generated)
+            return dict(feat_gen=self.postnet(generated[None])[0], feat_gen_before_postnet=generated)
+        if feats is None:
+            raise UserError("teacher-forced inference needs the target mels (feats)")
+        target, _ = self._target(feats[None], lengths.new_tensor([feats.size(0)]), lengths)
+        return dict(feat_gen=self.model(units, torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1])[0])
+
+
+class ESPnetSoftVCModel(AbsESPnetModel):
+    """The model of ``SoftVCTask``: data names ``units`` and ``feats`` fed to ``tts``.
+
+    Only ``tts`` holds parameters, so the state_dict keys (``tts.model.*``) are those of ESPnet's
+    ``ESPnetTTSModel`` around the same ``tts``: ``TTSTask.build_model_from_file`` loads our model files.
+    """
+
+    def __init__(self, tts: AbsTTS):
+        super().__init__()
+        self.tts = tts
+
+    def forward(self, units, units_lengths, feats, feats_lengths, utt_id: Optional[List[str]] = None, **kwargs):
+        """units (B, N) or (B, N, 256), feats (B, T', 128) -> loss, stats, weight."""
+        return self.tts(units, units_lengths, feats, feats_lengths, utt_id=utt_id)
+
+    def collect_feats(self, units, units_lengths, feats, feats_lengths, **kwargs) -> Dict[str, torch.Tensor]:
+        return dict(feats=feats, feats_lengths=feats_lengths)
+
+    def inference(self, units, feats=None, **decode_config) -> Dict[str, torch.Tensor]:
+        return self.tts.inference(units, feats=feats, **decode_config)
+
+    @torch.no_grad()
+    def plot_mels(self, units, units_lengths, feats, feats_lengths, **kwargs) -> Dict[str, torch.Tensor]:
+        """First utterance of a batch: target, teacher-forced and free-running mels, each (2N, 128)."""
+        units, feats = units[0, : units_lengths[0]], feats[0, : feats_lengths[0]]
+        teacher_forced = self.inference(units, feats, use_teacher_forcing=True)["feat_gen"]
+        return dict(
+            target=feats[: teacher_forced.size(0)],
+            teacher_forced=teacher_forced,
+            free_running=self.inference(units)["feat_gen"],
+        )

@@ -1,0 +1,105 @@
+"""Unit dumps for ESPnet: Kaldi ``units.scp``/ark (kaldiio) and, for discrete units, ``text`` + ``tokens.txt``.
+
+out_dir/units.scp          uttid -> ark offset: soft (N, 256) float32, discrete (N,) int32 (kaldiio writes no int64)
+out_dir/text               discrete only: ``uttid u1 u2 ...`` (ESPnet TTSTask, --token_type word)
+out_dir/tokens.txt         discrete only: <blank> <unk> 0 .. K-1 <sos/eos> (unit u is token id u + 2)
+out_dir/data/units.J.{ark,scp}, text.J, units.yaml   one shard per job; finished shards are skipped on rerun
+"""
+import functools
+import logging
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from espnet_softvc.units.extractor import cached_extractor
+from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.parallel import run_jobs
+
+
+def read_wav_scp(path):
+    """Kaldi ``wav.scp`` -> list of (uttid, audio path). Pipes (``cmd |``) are not supported."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read wav.scp ({e.strerror or e})") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or parts[1].rstrip().endswith("|"):
+            raise UserError(f"{path}:{number}: expected 'uttid path/to/audio' (no pipes), got {line!r}")
+        entries.append((parts[0], parts[1].strip()))
+    if not entries:
+        raise UserError(f"{path}: empty wav.scp")
+    return entries
+
+
+def token_list(num_units):
+    """ESPnet token list for discrete units 0..num_units-1 (``<blank>`` = 0, ``<unk>`` = 1, unit u = u + 2)."""
+    return ["<blank>", "<unk>", *map(str, range(num_units)), "<sos/eos>"]
+
+
+def _write_lines(path, lines):
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in lines))
+
+
+def _dump_shard(job, out_dir, encoder):
+    """Encode one shard ``(index, [(uttid, path), ...])`` into data/units.J.ark/.scp (+ text.J), atomically."""
+    index, entries = job
+    extractor = cached_extractor(*encoder)
+    ark = out_dir / "data" / f"units.{index}.ark"
+    scp_lines, text_lines = [], []
+    with atomic_path(ark) as tmp, open(tmp, "wb") as fd:
+        for utt, path in tqdm(entries, desc=f"units (shard {index})", disable=index != 1):
+            units = extractor.from_file(path, utt)
+            if extractor.kind == "discrete":
+                text_lines.append(f"{utt} {' '.join(map(str, units))}")
+                units = units.astype(np.int32)
+            scp_lines.append(f"{utt} {ark}:{fd.tell() + len(utt.encode()) + 1}")
+            kaldiio.save_ark(fd, {utt: units})
+    if text_lines:
+        _write_lines(out_dir / "data" / f"text.{index}", text_lines)
+    _write_lines(out_dir / "data" / f"units.{index}.scp", scp_lines)  # last: marks the shard done
+
+
+def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu", nj=1):
+    """Encode every utterance of ``wav_scp`` into ``out_dir`` (layout in the module docstring).
+
+    Shards already written by a run with the same encoder and ``nj`` are kept. Returns the number of utterances.
+    """
+    out_dir = Path(out_dir)
+    entries = sorted(read_wav_scp(wav_scp))
+    extractor = cached_extractor(kind, checkpoint, kmeans, device)  # fail early on bad files, before forking
+    if nj > 1 and extractor.device.type != "cpu":
+        logging.warning("--nj %d ignored on %s: one process encodes on the accelerator", nj, device)
+        nj = 1
+    nj = max(1, min(nj, len(entries)))
+    conf = {"kind": kind, "checkpoint": checkpoint and str(Path(checkpoint).resolve()),
+            "kmeans": kmeans and str(Path(kmeans).resolve()), "nj": nj}  # fmt: skip
+    conf_path = out_dir / "data" / "units.yaml"
+    same = conf_path.exists() and yaml.safe_load(conf_path.read_text()) == conf
+    shards = [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)]
+    todo = [(j, part) for j, part in shards if not (same and _done(out_dir / "data" / f"units.{j}.scp", part))]
+    with atomic_path(conf_path) as tmp:
+        tmp.write_text(yaml.safe_dump(conf))
+    if todo:
+        encoder = (kind, checkpoint, kmeans, device)
+        run_jobs(functools.partial(_dump_shard, out_dir=out_dir, encoder=encoder), todo, min(nj, len(todo)), "shards")
+    merged = sorted(line for j, _ in shards for line in (out_dir / "data" / f"units.{j}.scp").read_text().splitlines())
+    _write_lines(out_dir / "units.scp", merged)
+    if extractor.kind == "discrete":
+        text = sorted(line for j, _ in shards for line in (out_dir / "data" / f"text.{j}").read_text().splitlines())
+        _write_lines(out_dir / "text", text)
+        _write_lines(out_dir / "tokens.txt", token_list(extractor.kmeans.n_clusters))
+    return len(entries)
+
+
+def _done(scp, entries):
+    """A shard is finished when its scp (written last) lists exactly its utterances."""
+    return scp.exists() and [line.split(maxsplit=1)[0] for line in scp.read_text().splitlines()] == [u for u, _ in entries]

@@ -1,0 +1,167 @@
+"""HuBERT content encoders of bshall/hubert on ``torchaudio.models``, loading the original checkpoints.
+
+A ``ContentEncoder`` is a torchaudio wav2vec2/HuBERT backbone plus the HuBERT-Soft head: ``proj`` (D -> 256)
+and ``label_embedding`` (K, 256) for the cosine-similarity logits it is trained with. With HuBERT-base it is
+bshall/hubert's ``Hubert``; a small backbone gives the offline soft encoder (``units.soft_encoder``).
+Waveforms are zero-padded by 40 samples each side, so a 16 kHz wav of S samples gives N = floor(S / 320) frames.
+
+Original files (parameter names of bshall/hubert ``hubert/model.py``): v0.2 ``{"hubert": state_dict with
+"module."}`` (hubert-soft-35d9f29f.pt, hubert-discrete-96b248c5.pt), v0.1 a bare state_dict
+(hubert-soft-0d54a1f4.pt). HuBERT-Soft has 100 label embeddings, HuBERT-Discrete the 504 of pretraining.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchaudio
+
+from espnet_softvc.softvc.checkpoint import strip_prefix, torch_load
+from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.io import SOFT_DIM
+
+PAD = (400 - 320) // 2  # samples added each side: receptive field 400, hop 320
+HOP = 320
+DISCRETE_LAYER = 7
+TEMPERATURE = 0.1
+PUBLISHED = {
+    "soft": "hubert-soft-35d9f29f.pt",
+    "discrete": "hubert-discrete-96b248c5.pt",
+    "kmeans": "kmeans100-50f36a95.pt",
+}
+RELEASE_URL = "https://github.com/bshall/hubert/releases/tag/v0.2"
+OURS = "content_encoder"  # key of the config in checkpoints written by softvc-train-units
+
+
+class ContentEncoder(nn.Module):
+    """Backbone (B, S) wav -> (B, N, D) features; ``proj`` -> (B, N, 256) soft units; cosine logits (B, N, K)."""
+
+    def __init__(self, backbone_config, num_labels=100):
+        super().__init__()
+        self.backbone_config = dict(backbone_config)
+        self.backbone = torchaudio.models.wav2vec2_model(**backbone_config)
+        dim = backbone_config["encoder_embed_dim"]
+        self.proj = nn.Linear(dim, SOFT_DIM)
+        self.label_embedding = nn.Embedding(num_labels, SOFT_DIM)
+
+    @property
+    def num_layers(self):
+        return self.backbone_config["encoder_num_layers"]
+
+    def encode(self, wavs, layer=None):
+        """(B, S) 16 kHz -> (B, floor(S / 320), D): output of transformer ``layer`` (1-based; None = last)."""
+        x, _ = self.backbone.extract_features(F.pad(wavs, (PAD, PAD)), num_layers=layer)
+        return x[-1]
+
+    def soft_units(self, wavs):
+        """(B, S) -> (B, N, 256): ``proj`` of the last layer, the HuBERT-Soft units."""
+        return self.proj(self.encode(wavs))
+
+    def logits(self, units):
+        """(B, N, 256) -> (B, N, K): cosine similarity with every label embedding, divided by 0.1."""
+        return F.normalize(units, dim=-1) @ F.normalize(self.label_embedding.weight, dim=-1).T / TEMPERATURE
+
+    def forward(self, wavs):
+        """(B, S) -> logits (B, N, K) for cross-entropy against discrete units (the HuBERT-Soft objective)."""
+        return self.logits(self.soft_units(wavs))
+
+    def checkpoint(self, **extra):
+        """A ``torch.load(weights_only=True)``-safe dict that ``load_content_encoder`` reads back."""
+        config = {"backbone": self.backbone_config, "num_labels": self.label_embedding.num_embeddings}
+        return {OURS: config, "model": {k: v.detach().cpu() for k, v in self.state_dict().items()}, **extra}
+
+
+def hubert_base(num_labels=100):
+    """bshall/hubert's ``Hubert``: torchaudio HuBERT-base (post-norm, group-norm extractor) + soft head."""
+    config = dict(
+        extractor_mode="group_norm", extractor_conv_layer_config=None, extractor_conv_bias=False,
+        encoder_embed_dim=768, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=128,
+        encoder_pos_conv_groups=16, encoder_num_layers=12, encoder_num_heads=12, encoder_attention_dropout=0.1,
+        encoder_ff_interm_features=3072, encoder_ff_interm_dropout=0.0, encoder_dropout=0.1,
+        encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None,
+    )  # fmt: skip
+    return ContentEncoder(config, num_labels)
+
+
+def _rename(key):
+    """Original bshall/hubert parameter name -> our name (``None`` for ``masked_spec_embed``, unused here)."""
+    parts = key.split(".")
+    prefix, name = parts[0], ".".join(parts[1:])
+    if prefix in ("proj", "label_embedding"):
+        return key
+    if prefix == "masked_spec_embed":
+        return None  # mask embedding of masked pretraining; never used to extract units
+    if prefix == "feature_extractor":
+        i = name[4] if name.startswith("conv") else "0"  # conv{i}.weight or norm0.{weight,bias}
+        sub = "conv" if name.startswith("conv") else "layer_norm"
+        return f"backbone.feature_extractor.conv_layers.{i}.{sub}.{parts[-1]}"
+    if prefix == "feature_projection":
+        return f"backbone.encoder.feature_projection.{name.replace('norm', 'layer_norm')}"
+    if prefix == "positional_embedding":
+        param = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
+        return f"backbone.encoder.transformer.pos_conv_embed.conv.{param.get(parts[-1], parts[-1])}"
+    if prefix == "norm":
+        return f"backbone.encoder.transformer.layer_norm.{name}"
+    if prefix == "encoder" and parts[1] == "layers":
+        sub = {"self_attn": "attention", "linear1": "feed_forward.intermediate_dense",
+               "linear2": "feed_forward.output_dense", "norm1": "layer_norm", "norm2": "final_layer_norm"}  # fmt: skip
+        return f"backbone.encoder.transformer.layers.{parts[2]}.{sub.get(parts[3], parts[3])}.{'.'.join(parts[4:])}"
+    raise KeyError(key)
+
+
+def from_original_state_dict(state_dict, path):
+    """Map an original bshall/hubert state_dict (``module.`` stripped) onto ``hubert_base`` and load it strictly."""
+    mapped = {}
+    try:
+        for key, value in state_dict.items():
+            name = _rename(key)
+            if name is None:
+                continue
+            if name.endswith("attention.in_proj_weight") or name.endswith("attention.in_proj_bias"):
+                base, kind = name.rsplit(".in_proj_", 1)
+                for proj, chunk in zip("qkv", value.chunk(3)):  # nn.MultiheadAttention packs q, k, v
+                    mapped[f"{base}.{proj}_proj.{kind}"] = chunk
+            else:
+                mapped[name] = value
+    except (KeyError, IndexError, AttributeError):
+        raise UserError(f"{path}: not a bshall/hubert checkpoint (unexpected parameter {key!r})") from None
+    if "label_embedding.weight" not in mapped:
+        raise UserError(f"{path}: not a bshall/hubert checkpoint (no label_embedding.weight)")
+    model = hubert_base(num_labels=mapped["label_embedding.weight"].shape[0])
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(mapped)), sorted(set(mapped) - set(expected))
+    if missing or unexpected:
+        example = (missing or unexpected)[0]
+        raise UserError(f"{path}: not a HuBERT-base checkpoint ({len(missing)} missing, {len(unexpected)} "
+                        f"unexpected parameters, e.g. {example})")  # fmt: skip
+    bad = [k for k in expected if mapped[k].shape != expected[k].shape]
+    if bad:
+        raise UserError(f"{path}: not a HuBERT-base checkpoint (wrong shape {tuple(mapped[bad[0]].shape)} for {bad[0]})")
+    model.load_state_dict(mapped, strict=True)
+    return model
+
+
+def load_content_encoder(path, device="cpu"):
+    """Load a content encoder in eval mode: original HuBERT-Soft/-Discrete (v0.2 or v0.1) or one of ours.
+
+    Returns ``(model, kind)``, kind "hubert-soft", "hubert-discrete" (504 pretraining labels) or "small".
+    """
+    obj = torch_load(path)
+    if isinstance(obj, dict) and OURS in obj:
+        try:
+            config = obj[OURS]
+            model = ContentEncoder(config["backbone"], config["num_labels"])
+            model.load_state_dict(obj["model"], strict=True)
+        except (KeyError, TypeError, RuntimeError) as e:
+            reason = str(e).splitlines()[0]
+            raise UserError(f"{path}: broken content-encoder checkpoint ({reason})") from None
+        kind = "small"
+    else:
+        if isinstance(obj, dict) and "hubert" in obj:
+            obj = obj["hubert"]
+        if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+            raise UserError(
+                f"{path}: not a content-encoder checkpoint (expected bshall/hubert {PUBLISHED['soft']}/"
+                f"{PUBLISHED['discrete']} or a file from softvc-train-units)"
+            )
+        model = from_original_state_dict(strip_prefix(obj), path)
+        kind = "hubert-discrete" if model.label_embedding.num_embeddings == 504 else "hubert-soft"
+    return model.eval().to(device), kind

@@ -1,0 +1,95 @@
+"""The Soft-VC HiFi-GAN vocoders (bshall/hifigan) inside ESPnet's own ``HiFiGANGenerator``.
+
+Checkpoints ``hifigan-hubert-soft-65f03469.pt`` / ``hifigan-hubert-discrete-bbad3043.pt`` are bare generator
+state_dicts with a ``module.`` prefix and weight-normed convs (``weight_g``/``weight_v``); a bshall/hifigan
+training checkpoint (``{"generator": {"model": ...}}``) works too. The original's transposed-conv padding
+``(k - u) // 2`` equals ESPnet's ``u // 2 + u % 2`` (output_padding ``u % 2`` = 0) for (u, k) in
+(10, 20), (4, 8), (2, 4), (2, 4), so only the parameter names differ.
+"""
+import re
+
+import torch
+import torch.nn.functional as F
+from espnet2.gan_tts.hifigan import HiFiGANGenerator
+
+from espnet_softvc.feats.log_mel import N_MELS
+from espnet_softvc.softvc.checkpoint import strip_prefix
+from espnet_softvc.utils.errors import UserError
+
+INFERENCE_PADDING = 5  # frames of replicate padding each side, as the original ``generate()``
+
+# original name -> ESPnet name (the ESPnet layers sit behind a LeakyReLU in an nn.Sequential)
+NAME_MAP = [
+    (r"^conv_pre\.", "input_conv."),
+    (r"^ups\.(\d+)\.", r"upsamples.\1.1."),
+    (r"^resblocks\.(\d+)\.convs([12])\.(\d+)\.", r"blocks.\1.convs\2.\3.1."),
+    (r"^conv_post\.", "output_conv.1."),
+]
+
+
+def soft_vc_hifigan():
+    """ESPnet's generator in the Soft-VC shape (weight norm on, as the checkpoints were saved)."""
+    return HiFiGANGenerator(
+        in_channels=N_MELS, out_channels=1, channels=512, kernel_size=7,
+        upsample_scales=[10, 4, 2, 2], upsample_kernel_sizes=[20, 8, 4, 4],
+        resblock_kernel_sizes=[3, 7, 11], resblock_dilations=[[1, 3, 5]] * 3,
+        use_additional_convs=True, bias=True,
+        nonlinear_activation="LeakyReLU", nonlinear_activation_params={"negative_slope": 0.1},
+        use_weight_norm=True,
+    )  # fmt: skip
+
+
+def to_espnet_names(state_dict):
+    """Rename original bshall/hifigan generator parameters to ``HiFiGANGenerator`` ones."""
+    renamed = {}
+    for name, tensor in state_dict.items():
+        for pattern, replacement in NAME_MAP:
+            name = re.sub(pattern, replacement, name)
+        renamed[name] = tensor
+    return renamed
+
+
+def generator_state_dict(obj):
+    """The generator state_dict in a loaded bshall/hifigan file (bare or training checkpoint), else None."""
+    if isinstance(obj, dict) and isinstance(obj.get("generator"), dict) and "model" in obj["generator"]:
+        obj = obj["generator"]["model"]
+    if isinstance(obj, dict) and any(str(k).split(".")[-2:] == ["conv_pre", "weight_v"] for k in obj):
+        return obj
+    return None
+
+
+class SoftVCHiFiGAN:
+    """(T, 128) natural-log mel -> (S,) 16 kHz wav with S = 160 (T + 10), the original ``generate()``."""
+
+    sample_rate = 16000
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    @torch.no_grad()
+    def __call__(self, logmel):
+        mel = torch.as_tensor(logmel).float().to(next(self.generator.parameters()).device)
+        mel = F.pad(mel.T.unsqueeze(0), (INFERENCE_PADDING, INFERENCE_PADDING), "replicate")  # (1, 128, T + 10)
+        return self.generator(mel).view(-1).cpu()
+
+
+def load_hifigan(state_dict, path, device="cpu"):
+    """ESPnet ``HiFiGANGenerator`` (weight norm removed, eval) from an original generator state_dict."""
+    state_dict = to_espnet_names(strip_prefix(state_dict))
+    generator = soft_vc_hifigan()
+    expected = generator.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state_dict)), sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise UserError(
+            f"{path}: not a Soft-VC HiFi-GAN generator checkpoint "
+            f"(missing {missing[:2]}, unexpected {unexpected[:2]})"
+        )
+    bad = next((k for k, v in expected.items() if state_dict[k].shape != v.shape), None)
+    if bad is not None:
+        raise UserError(
+            f"{path}: HiFi-GAN of another shape ({bad}: {tuple(state_dict[bad].shape)}, "
+            f"expected {tuple(expected[bad].shape)}; Soft-VC vocoders take {N_MELS} mels at 16 kHz)"
+        )
+    generator.load_state_dict(state_dict, strict=True)
+    generator.remove_weight_norm()
+    return SoftVCHiFiGAN(generator.eval().to(device))

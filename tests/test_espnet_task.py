@@ -1,0 +1,249 @@
+"""Soft-VC as an ESPnet task: Trainer runs (loss, resume, CPU DDP), Unit2Speech, conversions, ESPnet's TTSTask, errors.
+
+The data are the tiny espeak-ng corpus, its own mels and simple 50 Hz units made here (k-means of mel-frame pairs
+for discrete, a random projection for soft), cut to 0.8 s so that the full-size model trains in seconds per epoch.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from sklearn.cluster import KMeans
+
+from espnet_softvc.bin.mels import wav_to_mel
+from espnet_softvc.bin.train import dump_split
+from espnet_softvc.softvc.checkpoint import load_original, save_original
+from espnet_softvc.softvc.espnet_model import TOKEN_OFFSET, SoftVC
+from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.io import find_files, save_npy
+from tests.conftest import assert_user_error, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 80  # mel frames kept per utterance (40 units)
+NUM_TRAIN = 8
+TRAIN = "espnet_softvc.bin.softvc_train"
+RESULTS = re.compile(  # ESPnet's per-epoch log line -> epoch, train loss, valid loss, valid l1_free
+    r"(\d+)epoch results: \[train\] .*?loss=([\d.]+).*?\[valid\] loss=([\d.]+), l1_loss=[\d.]+, l1_free=([\d.]+)"
+)
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_corpus, tmp_path_factory):
+    """Original Soft-VC layout: mels/{train,dev}/X.npy (128, T), discrete/ (N,) int64, soft/ (N, 256) float32."""
+    out = tmp_path_factory.mktemp("dataset")
+    wavs = [p for p in find_files(tiny_corpus / "wavs", ".wav") if p.parent.name == "dev"]
+    wavs += [p for p in find_files(tiny_corpus / "wavs", ".wav") if p.parent.name == "train"][:NUM_TRAIN]
+    mels = {p.relative_to(tiny_corpus / "wavs").with_suffix(".npy"): wav_to_mel(p)[:, :FRAMES] for p in wavs}
+    pairs = {k: m.reshape(128, -1, 2).mean(-1).T for k, m in mels.items()}  # (N, 128), N = T / 2
+    train = np.concatenate([f for k, f in pairs.items() if k.parts[0] == "train"])
+    kmeans = KMeans(100, n_init=1, random_state=0).fit(train)
+    projection = np.random.default_rng(0).standard_normal((128, 256)).astype(np.float32) / 128**0.5
+    for k, mel in mels.items():
+        save_npy(out / "mels" / k, mel)
+        save_npy(out / "discrete" / k, kmeans.predict(pairs[k]).astype(np.int64))
+        save_npy(out / "soft" / k, ((pairs[k] - train.mean(0)) / train.std(0)) @ projection)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dumps(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dump")
+    for kind in ("discrete", "soft"):
+        for split in ("train", "dev"):
+            dump_split(dataset, kind, split, out / kind / split)
+    return out
+
+
+def task_args(dump, out, kind, *extra):
+    args = ["--config", REPO / f"conf/tuning/train_softvc_{kind}_tiny.yaml", "--output_dir", out, "--batch_size", 4]
+    for mode, split in (("train", "train"), ("valid", "dev")):
+        for name in ("units", "feats"):
+            args += [f"--{mode}_data_path_and_name_and_type", f"{dump / kind / split / name}.scp,{name},kaldi_ark"]
+        args += [f"--{mode}_shape_file", dump / kind / split / "feats_shape"]
+    return [*args, *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(dumps, tmp_path_factory):
+    """A discrete model trained 2 epochs, then 'interrupted' and rerun to 3 epochs with --resume true."""
+    out = tmp_path_factory.mktemp("exp") / "softvc_discrete"
+    first = run_cli(TRAIN, *task_args(dumps, out, "discrete", "--max_epoch", 2), check=True)
+    second = run_cli(TRAIN, *task_args(dumps, out, "discrete", "--max_epoch", 3, "--resume", "true"), check=True)
+    return types.SimpleNamespace(dir=out, first=first.stderr, second=second.stderr)
+
+
+def dev_units(dumps, kind="discrete"):
+    return {k: torch.from_numpy(v) for k, v in kaldiio.load_scp(str(dumps / kind / "dev" / "units.scp")).items()}
+
+
+def test_trainer_reports_l1_free_running_l1_and_mel_plots(trained):
+    results = {int(e): tuple(map(float, v)) for e, *v in RESULTS.findall(trained.first + trained.second)}
+    assert sorted(results) == [1, 2, 3], trained.first[-2000:]
+    (train1, valid1, _), (train3, valid3, free3) = results[1], results[3]
+    assert train3 < train1 and valid3 < valid1, results
+    assert 0 < free3 < 20, results
+    for epoch in (1, 2, 3):
+        assert (trained.dir / "images" / "mels" / f"TINY-0010.{epoch}ep.png").stat().st_size > 0
+    assert (trained.dir / "images" / "l1_free.png").exists()
+    assert (trained.dir / "valid.loss.ave.pth").exists()
+
+
+def test_resume_continues_from_the_saved_epoch(trained):
+    assert "The training was resumed" in trained.second
+    assert "3/3epoch started" in trained.second
+    assert "1/3epoch started" not in trained.second and "2/3epoch started" not in trained.second
+    checkpoint = torch.load(trained.dir / "checkpoint.pth", map_location="cpu", weights_only=False)
+    assert checkpoint["reporter"]["epoch"] == 3
+
+
+def test_ddp_two_cpu_processes_gloo(dumps, tmp_path):
+    out = tmp_path / "ddp"
+    args = task_args(dumps, out, "soft", "--max_epoch", 1, "--batch_size", 2, "--num_att_plot", 0,
+                     "--ngpu", 0, "--multiprocessing_distributed", "false", "--dist_backend", "gloo")  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", TRAIN]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ":0/2]" in proc.stderr  # ESPnet's rank-0 log prefix in a 2-process world
+    assert RESULTS.search(proc.stderr) and (out / "1epoch.pth").exists()
+
+
+def test_unit2speech_and_decode_cli(trained, dumps, tmp_path):
+    from espnet_softvc.bin.softvc_inference import Unit2Speech, main
+
+    unit2speech = Unit2Speech(trained.dir / "config.yaml", trained.dir / "valid.loss.ave.pth")
+    units = dev_units(dumps)
+    output = unit2speech(units["TINY-0010"].numpy())
+    n = len(units["TINY-0010"])
+    assert output["feat_gen"].shape == (2 * n, 128) and torch.isfinite(output["feat_gen"]).all()
+    assert output["wav"].dim() == 1 and abs(len(output["wav"]) - 2 * n * 160) <= 1024
+
+    main(["--model_file", str(trained.dir / "valid.loss.ave.pth"), "--output_dir", str(tmp_path / "decode"),
+          "--data_path_and_name_and_type", f"{dumps / 'discrete/dev/units.scp'},units,kaldi_ark"])  # fmt: skip
+    feats = kaldiio.load_scp(str(tmp_path / "decode/norm/feats.scp"))
+    assert sorted(feats) == sorted(units) == ["TINY-0010", "TINY-0020"]
+    assert np.array_equal(feats["TINY-0010"], output["feat_gen"].numpy())
+    wav_scp = dict(line.split() for line in (tmp_path / "decode/wav/wav.scp").read_text().splitlines())
+    wav, sr = sf.read(wav_scp["TINY-0020"])
+    assert sr == 16000 and len(wav) > 2 * len(units["TINY-0020"]) * 160 - 1024
+
+
+def test_round_trip_espnet_original_espnet_is_bit_exact(trained, dumps, tmp_path):
+    from espnet_softvc.bin.softvc_inference import Unit2Speech
+    from espnet_softvc.softvc.convert import main
+
+    model_file = trained.dir / "valid.loss.best.pth"
+    main(["to-original", str(model_file), str(tmp_path / "original.pt")])
+    main(["to-espnet", str(tmp_path / "original.pt"), str(tmp_path / "back")])
+    before = torch.load(model_file, weights_only=True)
+    after = torch.load(tmp_path / "back/model.pth", weights_only=True)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert load_original(tmp_path / "original.pt").discrete
+
+    units = dev_units(dumps)["TINY-0020"]
+    espnet = Unit2Speech(trained.dir / "config.yaml", model_file)(units, vocode=False)["feat_gen"]
+    original = Unit2Speech(model_file=tmp_path / "original.pt")(units, vocode=False)["feat_gen"]
+    imported = Unit2Speech(tmp_path / "back/config.yaml", tmp_path / "back/model.pth")(units, vocode=False)
+    assert torch.equal(espnet, original) and torch.equal(espnet, imported["feat_gen"])
+
+
+def test_original_soft_checkpoint_imports_with_identical_generate(tmp_path):
+    from espnet_softvc.bin.softvc_inference import Unit2Speech
+    from espnet_softvc.softvc.convert import to_espnet
+
+    torch.manual_seed(0)
+    acoustic = AcousticModel(discrete=False).eval()
+    save_original(acoustic, tmp_path / "soft.pt")
+    config, model_file = to_espnet(tmp_path / "soft.pt", tmp_path / "espnet")
+    units = torch.randn(12, 256)
+    generated = Unit2Speech(config, model_file)(units, vocode=False)["feat_gen"]
+    assert torch.equal(generated, acoustic.generate(units)[0])
+
+
+def test_espnet_ttstask_loads_discrete_softvc_after_import(trained, dumps, tmp_path):
+    """ESPnet's own TTSTask (imported after espnet_softvc) rebuilds our model; ESPnet token ids u + 2 give units u."""
+    from espnet_softvc.bin.softvc_inference import Unit2Speech
+
+    units = dev_units(dumps)["TINY-0010"]
+    np.save(tmp_path / "ids.npy", (units + TOKEN_OFFSET).numpy())
+    config, model_file = str(trained.dir / "config.yaml"), str(trained.dir / "valid.loss.ave.pth")
+    script = textwrap.dedent(f"""
+        import numpy, torch, espnet_softvc
+        from espnet2.tasks.tts import TTSTask
+        model, _ = TTSTask.build_model_from_file({config!r}, {model_file!r})
+        ids = torch.from_numpy(numpy.load({str(tmp_path / "ids.npy")!r})).long()
+        with torch.no_grad():
+            feat_gen = model.eval().inference(ids, use_teacher_forcing=False)["feat_gen"]
+        numpy.save({str(tmp_path / "feat_gen.npy")!r}, feat_gen.numpy())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = Unit2Speech(trained.dir / "config.yaml", trained.dir / "valid.loss.ave.pth")(units, vocode=False)
+    assert np.array_equal(np.load(tmp_path / "feat_gen.npy"), expected["feat_gen"].numpy())
+
+
+def test_registration_into_an_already_imported_tts_task():
+    import espnet_softvc
+    from espnet2.train.class_choices import ClassChoices
+
+    tts_task = types.SimpleNamespace(tts_choices=ClassChoices("tts", classes={}, default=None))
+    espnet_softvc.register(tts_task)
+    assert tts_task.tts_choices.get_class("softvc") is SoftVC
+
+
+@pytest.mark.parametrize(
+    "kind, units, frames, needle",
+    [
+        ("discrete", torch.tensor([[1, 2, 3, 4], [5, 150, 6, 0]]), 8, "uttB: unit id 150 out of range 0..99"),
+        ("discrete", torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]), 7, "uttB: 7 mel frames for 4 units"),
+        ("soft", torch.zeros(2, 4, 128), 8, "uttA: soft units must be float (N, 256), got float (4, 128)"),
+        ("discrete", torch.zeros(2, 4), 8, "uttA: discrete units must be integer ids"),
+        ("tokens", torch.tensor([[3, 4, 5, 6], [0, 4, 5, 6]]), 8, "uttB: token id 0 is not a unit 0..99"),
+    ],
+)
+def test_bad_units_name_the_utterance(kind, units, frames, needle):
+    tts = SoftVC(idim=103 if kind == "tokens" else None, discrete=kind != "soft")
+    lengths = torch.tensor([4, 4])
+    feats = torch.zeros(2, 8, 128)
+    with pytest.raises(UserError, match=re.escape(needle)):
+        tts(units, lengths, feats, torch.tensor([8, frames]), utt_id=["uttA", "uttB"])
+
+
+def test_training_cli_names_the_bad_utterance(dumps, tmp_path):
+    for split in ("train", "dev"):
+        source, target = dumps / "discrete" / split, tmp_path / "dump" / "discrete" / split
+        target.mkdir(parents=True)
+        with kaldiio.WriteHelper(f"ark,scp:{target / 'units.ark'},{target / 'units.scp'}") as writer:
+            for key, units in kaldiio.load_scp(str(source / "units.scp")).items():
+                writer[key] = units + 100 if key == "TINY-0003" else units
+        for name in ("feats.scp", "feats_shape"):
+            shutil.copy(source / name, target / name)
+    args = task_args(tmp_path / "dump", tmp_path / "exp", "discrete", "--max_epoch", 1, "--batch_size", 1)
+    proc = run_cli(TRAIN, *args)
+    assert_user_error(proc, "TINY-0003: unit id", "out of range 0..99")
+
+
+def test_original_training_cli_fine_tunes_an_original_checkpoint(trained, dataset, tmp_path):
+    from espnet_softvc.softvc.convert import to_original
+
+    to_original(trained.dir / "valid.loss.best.pth", tmp_path / "published.pt")
+    out = tmp_path / "checkpoints"
+    config = REPO / "conf/tuning/train_softvc_discrete_tiny.yaml"
+    proc = run_cli("espnet_softvc.bin.train", "--discrete", "--resume", tmp_path / "published.pt", dataset, out,
+                   "--config", config, "--max_epoch", 1, "--batch_size", 4, check=True)  # fmt: skip
+    assert "Loading pretrained params from" in proc.stderr
+    (_, fine_tuned, _), = [tuple(map(float, v)) for _, *v in RESULTS.findall(proc.stderr)]
+    from_scratch = float(RESULTS.search(trained.first).group(3))
+    assert fine_tuned < from_scratch  # epoch 1 starts from the trained weights, not from scratch
+    assert (out / "dump/train/units.scp").exists() and (out / "dump/dev/feats.scp").exists()
+    assert load_original(out / "model-best.pt", kind="discrete").discrete

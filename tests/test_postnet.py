@@ -1,0 +1,168 @@
+"""Denoising postnet: metrics with known answers, exact-SNR mixing, training, CLI round trips and bad inputs."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from espnet_softvc.postnet import baselines, noise
+from espnet_softvc.postnet.model import BODIES, DenoisingPostnet, denoise_loss
+from espnet_softvc.scoring import metrics
+from espnet_softvc.utils.errors import UserError
+from tests.conftest import assert_user_error, run_cli
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def speech(tiny_corpus):
+    from espnet_softvc.postnet.train import load_split
+
+    return load_split(tiny_corpus, "train")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A research checkpoint of a randomly initialised (non-identity) conv postnet."""
+    torch.manual_seed(0)
+    model = DenoisingPostnet("conv", {"channels": 16, "layers": 2})
+    torch.nn.init.normal_(model.body.out.weight, std=0.01)
+    path = tmp_path_factory.mktemp("postnet") / "postnet.pt"
+    torch.save({"model": model.state_dict(), "config": {"arch": "conv", "body_conf": {"channels": 16, "layers": 2}}}, path)
+    return path, model.eval()
+
+
+def test_metrics_identical_mels():
+    mel = torch.randn(50, 128) - 4
+    assert metrics.mel_snr(mel, mel) == math.inf
+    for fn in (metrics.log_spectral_distance, metrics.l1, metrics.mel_cepstral_distortion):
+        assert fn(mel, mel) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_metrics_known_snr():
+    ref = np.random.default_rng(0).normal(-3, 2, (40, 128))
+    est = np.log(np.exp(ref) * 1.1)  # error = 0.1 * M everywhere -> 20 dB
+    assert metrics.mel_snr(est, ref) == pytest.approx(20.0, abs=1e-6)
+    assert metrics.segmental_mel_snr(est, ref) == pytest.approx(20.0, abs=1e-6)
+    assert metrics.mel_snr_improvement(est, np.log(np.exp(ref) * 2), ref) == pytest.approx(20.0, abs=1e-6)
+    assert metrics.log_spectral_distance(est, ref) == pytest.approx(20 * math.log10(1.1), abs=1e-6)
+    assert metrics.l1(ref + 0.5, ref) == pytest.approx(0.5)
+    # a constant offset only moves c0, which MCD leaves out
+    assert metrics.mel_cepstral_distortion(ref + 0.5, ref) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("est", [np.zeros((10, 80)), np.zeros((0, 128)), np.full((10, 128), np.nan)])
+def test_metrics_bad_input(est):
+    with pytest.raises(UserError):
+        metrics.mel_snr(est, np.zeros_like(est))
+
+
+@pytest.mark.parametrize("kind", ["white", "pink", "brown", "coloured", "modulated", "hum", "babble"])
+@pytest.mark.parametrize("snr_db", [-5.0, 0.0, 12.5])
+def test_mixing_hits_the_snr(speech, kind, snr_db):
+    rng = np.random.default_rng(3)
+    wav = speech[0]
+    n = noise.babble(wav.size, rng, speech[1:]) if kind == "babble" else getattr(noise, kind)(wav.size, rng)
+    assert abs(noise.snr(wav, noise.mix(wav, n, snr_db)) - snr_db) < 0.1
+
+
+def test_corruption_is_seeded(speech):
+    a, kind_a = noise.corrupt(speech[0], np.random.default_rng(7), speech)
+    b, kind_b = noise.corrupt(speech[0], np.random.default_rng(7), speech)
+    assert kind_a == kind_b and np.array_equal(a, b)
+    assert not set(noise.TEST_NOISES) & set(noise.TRAIN_NOISES)
+
+
+def test_spectral_subtraction_removes_stationary_noise(speech):
+    from espnet_softvc.feats.log_mel import LogMelSpectrogram
+
+    logmel = LogMelSpectrogram()
+    wav = speech[0]
+    noisy = noise.mix(wav, noise.white(wav.size, np.random.default_rng(0)), 5.0)
+    clean_mel, noisy_mel = (logmel(torch.as_tensor(x, dtype=torch.float32)).T for x in (wav, noisy))
+    for fn in baselines.MEL_BASELINES.values():
+        assert metrics.mel_snr_improvement(fn(noisy_mel), noisy_mel, clean_mel) > 1.0
+
+
+@pytest.mark.parametrize("arch", sorted(BODIES))
+def test_untrained_postnet_is_identity_and_keeps_padding(arch):
+    mel = torch.randn(2, 37, 128) - 4
+    lengths = torch.tensor([37, 20])
+    out = DenoisingPostnet(arch)(mel, lengths)
+    assert out.shape == mel.shape
+    torch.testing.assert_close(out, mel)
+
+
+@pytest.mark.parametrize("arch", sorted(BODIES))
+def test_training_steps_reduce_the_loss(speech, arch):
+    from espnet_softvc.feats.log_mel import LogMelSpectrogram
+    from espnet_softvc.postnet.train import noisy_batch
+
+    torch.manual_seed(0)
+    noisy, clean = noisy_batch(np.random.default_rng(0), speech, speech, 4, 1.0, LogMelSpectrogram())
+    model = DenoisingPostnet(arch, {"channels": 8})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss, _ = denoise_loss(model(noisy), clean)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1, losses
+
+
+def test_denoise_cli_npy_and_scp(tmp_path, checkpoint):
+    import kaldiio
+
+    path, model = checkpoint
+    mels = {"a.npy": np.random.randn(128, 30).astype(np.float32) - 4, "sub/b.npy": np.random.randn(128, 7) - 4}
+    for name, mel in mels.items():
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "in" / name, mel.astype(np.float32))
+    run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", path, check=True)
+    for name, mel in mels.items():
+        out = np.load(tmp_path / "out" / name)
+        assert out.shape == mel.shape
+        with torch.no_grad():
+            expected = model(torch.as_tensor(mel.T, dtype=torch.float32)[None])[0].numpy().T
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+        assert not np.allclose(out, mel)
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/in.ark,{tmp_path}/in.scp") as writer:
+        writer["utt1"] = mels["a.npy"].T
+    run_cli("espnet_softvc.bin.denoise", tmp_path / "in.scp", tmp_path / "scp_out", "--model_file", path, check=True)
+    denoised = kaldiio.load_scp(str(tmp_path / "scp_out" / "feats.scp"))["utt1"]
+    np.testing.assert_allclose(denoised, np.load(tmp_path / "out" / "a.npy").T, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "array, needle",
+    [(np.zeros((80, 20), np.float32), "(128, T)"), (np.full((128, 20), np.nan, np.float32), "NaN"),
+     (np.zeros((128, 0), np.float32), "empty")],
+)  # fmt: skip
+def test_denoise_cli_bad_input(tmp_path, checkpoint, array, needle):
+    np.save(tmp_path / "bad.npy", array)
+    proc = run_cli("espnet_softvc.bin.denoise", tmp_path, tmp_path / "out", "--model_file", checkpoint[0])
+    assert_user_error(proc, "bad.npy", needle)
+
+
+def test_denoise_cli_not_a_checkpoint(tmp_path):
+    torch.save({"weights": 1}, tmp_path / "x.pt")
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "a.npy", np.zeros((128, 5), np.float32))
+    proc = run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", tmp_path / "x.pt")
+    assert_user_error(proc, "x.pt", "not a denoising-postnet checkpoint")
+
+
+def test_espnet_mel_denoiser_forward_and_errors():
+    from espnet_softvc.postnet.espnet_model import MelDenoiser
+
+    model = MelDenoiser(arch="conv", body_conf={"channels": 8, "layers": 2})
+    clean = torch.randn(2, 30, 128) - 4
+    lengths = torch.tensor([30, 21])
+    loss, stats, weight = model(clean + 0.3, lengths, clean, lengths, utt_id=["a", "b"])
+    loss.backward()
+    assert loss.numel() == 1 and {"loss", "mel_snr", "l1"} <= set(stats) and int(weight) == 2
+    assert model.inference(clean[0])["feat_gen"].shape == (30, 128)
+    with pytest.raises(UserError, match="a: noisy and clean mels"):
+        model(clean[..., :80], lengths, clean, lengths, utt_id=["a", "b"])

@@ -1,0 +1,171 @@
+"""Results table (espnet_softvc.scoring.results) and FastSpeech2 baseline data (espnet_softvc.bin.baseline_data)."""
+import csv
+import datetime
+import math
+import re
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from conftest import assert_user_error, run_cli
+from espnet_softvc.bin import baseline_data
+from espnet_softvc.scoring import results
+from espnet_softvc.utils.errors import UserError
+
+RNG = np.random.default_rng(0)
+
+
+def log_mel(frames):
+    return RNG.normal(-4.0, 2.0, (frames, 128))
+
+
+def test_score_identical_and_offset():
+    ref = {"a": log_mel(120), "b": log_mel(80)}
+    same = results.score(ref, ref)
+    assert same["l1"] == 0 and same["lsd"] == 0 and same["mcd"] == pytest.approx(0, abs=1e-9)
+    assert math.isinf(same["mel_snr"]) and same["length_error"] == 0
+    shifted = results.score({k: v + 0.25 for k, v in ref.items()}, ref)
+    assert shifted["l1"] == pytest.approx(0.25)
+    assert shifted["lsd"] == pytest.approx(20 * math.log10(math.e) * 0.25)
+    assert shifted["mel_snr"] == pytest.approx(-20 * math.log10(math.exp(0.25) - 1))
+    assert shifted["mcd"] == pytest.approx(0, abs=1e-9)  # a constant offset only moves c0, which MCD leaves out
+
+
+def test_score_truncates_to_common_length_and_reports_length_error():
+    ref = {"a": log_mel(100)}
+    longer = {"a": np.concatenate([ref["a"] + 1.0, log_mel(10)])}  # 10 extra frames
+    scores = results.score(longer, ref)
+    assert scores["l1"] == pytest.approx(1.0) and scores["length_error"] == pytest.approx(10.0)
+    with pytest.raises(UserError, match="zz"):
+        results.score({"zz": ref["a"]}, ref)
+
+
+def _write_npy_scp(directory, mels):
+    directory.mkdir(parents=True)
+    lines = []
+    for utt, mel in mels.items():
+        np.save(directory / f"{utt}.npy", mel.astype(np.float32))
+        lines.append(f"{utt} {directory / f'{utt}.npy'}\n")
+    (directory / "feats.scp").write_text("".join(lines))
+
+
+def _fake_model(model_dir, tts, tts_conf, stats, normalize="global_mvn"):
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.yaml").write_text(yaml.safe_dump(dict(tts=tts, tts_conf=tts_conf, normalize=normalize)))
+    torch.save({"model": {}, "reporter": {"stats": stats, "epoch": len(stats)}}, model_dir / "checkpoint.pth")
+    state = {"tts.w": torch.zeros(10, 3), "tts.bn.running_mean": torch.zeros(3), "normalize.mean": torch.zeros(128)}
+    torch.save(state, model_dir / "valid.loss.ave.pth")
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    """dump/{train,dev}/feats.scp and exp/ with a Tacotron2 (no guided attention) decoded at +0.5 and a Soft-VC
+    model that was never decoded."""
+    root = tmp_path_factory.mktemp("run")
+    refs = {}
+    for dset, count in (("train", 3), ("dev", 2)):
+        refs[dset] = {f"{dset}{i}": log_mel(50 + 10 * i).astype(np.float32) for i in range(count)}
+        (root / "dump" / dset).mkdir(parents=True)
+        kaldiio.save_ark(str(root / "dump" / dset / "feats.ark"), refs[dset], scp=str(root / "dump" / dset / "feats.scp"))
+    epoch = lambda loss: {"train": {"loss": loss, "l1_loss": loss, "time": datetime.timedelta(seconds=30)},
+                          "valid": {"loss": loss, "l1_loss": loss / 2, "time": 5.0}}  # fmt: skip
+    taco = root / "exp" / "tacotron2"
+    _fake_model(taco, "tacotron2", dict(use_guided_attn_loss=False), {1: epoch(2.0), 2: epoch(1.0), 3: epoch(1.5)})
+    _write_npy_scp(taco / "decode_dev" / "denorm", {u: m + 0.5 for u, m in refs["dev"].items()})
+    _write_npy_scp(taco / "decode_dev" / "norm", {u: m * 0 for u, m in refs["dev"].items()})  # must not be used
+    (taco / "decode_dev" / "log").mkdir()
+    (taco / "decode_dev" / "log" / "decode.log").write_text(
+        "x INFO: inference speed = 1000.0 frames / sec.\nx INFO: dev0 (size:26->50)\n"
+        "x INFO: inference speed = 500.0 frames / sec.\nx INFO: dev1 (size:31->60)\n"
+    )
+    _fake_model(root / "exp" / "softvc", "softvc", dict(discrete=True), {1: epoch(0.8)}, normalize=None)
+    return root, refs
+
+
+def test_results_table_values_and_footnotes(fake_run):
+    root, _ = fake_run
+    out = root / "out"
+    rows = results.write_results(root / "exp", root / "dump", out, corpus="synthetic")
+    assert [r.tag for r in rows] == ["softvc", "tacotron2"]  # Soft-VC first
+    softvc, taco = rows
+    assert taco.values["l1_valid_fr"] == pytest.approx(0.5, abs=1e-6)
+    assert taco.values["params"] == 30  # tts.* parameters only, no normalizer or batch-norm buffers
+    assert taco.values["epochs"] == 3 and taco.values["train_time"] == pytest.approx(105)
+    assert taco.values["rtf"] == pytest.approx((50 / 1000 + 60 / 500) / (110 * 0.01))
+    assert softvc.values["l1_valid_tf"] == 0.4 and softvc.values["l1_train"] == 0.8  # its own raw-space L1
+    text = (out / "RESULTS.md").read_text()
+    assert "synthetic; 3 train / 2 dev utterances" in text
+    taco_line = next(line for line in text.splitlines() if "`tacotron2`" in line)
+    cells = [c.strip() for c in taco_line.strip("|").split("|")]
+    assert cells[2].startswith("n/a [") and cells[5].startswith("n/a [")  # L1 train, guided-attention loss
+    for cell in (cells[2], cells[5]):
+        number = re.search(r"\[(\d+)\]", cell).group(1)
+        assert re.search(rf"^\[{number}\] \S", text, re.M), f"footnote {number} missing"
+    assert "[{}] guided attention off".format(re.search(r"\[(\d+)\]", cells[5]).group(1)) in text
+    assert "" not in cells
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert table[1]["ga_loss"] == "n/a" and "guided attention off" in table[1]["notes"]
+    assert all(value != "" for row in table for value in row.values())
+    for name in ("mels_dev0.png", "mels_dev1.png", "curves.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_results_cli_user_error(tmp_path):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "dump" / "dev").mkdir(parents=True)
+    (tmp_path / "dump" / "dev" / "feats.scp").write_text("")
+    proc = run_cli("espnet_softvc.scoring.results", tmp_path / "exp", tmp_path / "dump")
+    assert_user_error(proc, "feats.scp")
+
+
+@pytest.fixture(scope="module")
+def baseline_inputs(tmp_path_factory):
+    """Harmonic wavs whose mel length is 2N (even hops) or 2N + 1, their (T, 128) mels and N units each."""
+    root = tmp_path_factory.mktemp("baseline")
+    feats, wav_lines, text_lines = {}, [], []
+    for i, samples in enumerate((320 * 60, 320 * 71 + 160, 320 * 45 + 250)):
+        utt = f"utt{i}"
+        t = np.arange(samples) / 16000
+        sf.write(root / f"{utt}.wav", 0.3 * np.sin(2 * np.pi * (120 + 20 * i) * t), 16000)
+        feats[utt] = log_mel(samples // 160).astype(np.float32)
+        wav_lines.append(f"{utt} {root / f'{utt}.wav'}\n")
+        text_lines.append(f"{utt} {' '.join(str(u % 100) for u in range(samples // 320))}\n")
+    kaldiio.save_ark(str(root / "feats.ark"), feats, scp=str(root / "feats.scp"))
+    (root / "wav.scp").write_text("".join(wav_lines))
+    (root / "text").write_text("".join(text_lines))
+    (root / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *map(str, range(100)), "<sos/eos>"]) + "\n")
+    return root, feats
+
+
+def test_baseline_durations_sum_to_mel_length(baseline_inputs):
+    root, feats = baseline_inputs
+    out = root / "out"
+    assert baseline_data.prepare(root / "feats.scp", root / "text", root / "wav.scp", out, root / "tokens.txt", nj=2) == 3
+    assert baseline_data.check_durations(out / "durations", root / "feats.scp") == 3
+    pitch, energy = kaldiio.load_scp(str(out / "pitch.scp")), kaldiio.load_scp(str(out / "energy.scp"))
+    for line in (out / "durations").read_text().splitlines():
+        utt, *durations = line.split()
+        durations = list(map(int, durations))
+        assert sum(durations) == len(feats[utt]) and set(durations[:-1]) == {2} and durations[-1] in (0, 1)
+        assert pitch[utt].shape == energy[utt].shape == (len(durations), 1)
+        voiced = pitch[utt][np.array(durations) > 0, 0]
+        assert np.all(np.abs(np.exp(voiced) - (120 + 20 * int(utt[-1]))) < 10)  # log-F0 of the sine
+    assert {line.split()[-1] for line in (out / "durations").read_text().splitlines()} == {"0", "1"}
+
+
+def test_baseline_data_refuses_units_of_other_audio(baseline_inputs, tmp_path):
+    root, _ = baseline_inputs
+    text = tmp_path / "text"
+    lines = (root / "text").read_text().splitlines()
+    text.write_text("\n".join([lines[0] + " 7 7", *lines[1:]]) + "\n")  # two units too many for utt0
+    proc = run_cli("espnet_softvc.bin.baseline_data", root / "feats.scp", text, root / "wav.scp", tmp_path / "o")
+    assert_user_error(proc, "utt0", "mel frames")
+    assert not (tmp_path / "o" / "durations").exists()
+    with pytest.raises(UserError, match="utt0 durations sum to 2"):
+        (tmp_path / "d").write_text("utt0 2\nutt1 2\nutt2 2\n")
+        baseline_data.check_durations(tmp_path / "d", root / "feats.scp")
