@@ -32,9 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMES = 80  # mel frames kept per utterance (40 units)
 NUM_TRAIN = 8
 TRAIN = "espnet_softvc.bin.softvc_train"
-RESULTS = re.compile(  # ESPnet's per-epoch log line -> epoch, train loss, valid loss, valid l1_free
-    r"(\d+)epoch results: \[train\] .*?loss=([\d.]+).*?\[valid\] loss=([\d.]+), l1_loss=[\d.]+, l1_free=([\d.]+)"
-)
+
+
+def epoch_results(log):
+    """ESPnet's "<N>epoch results: [train] k=v, ... [valid] k=v, ..." log lines -> {N: {"train": {k: v}, ...}}."""
+    return {
+        int(epoch): {mode: {k: float(v) for k, v in re.findall(r"(\w+)=([-+\d.e]+)", stats)}
+                     for mode, stats in re.findall(r"\[(\w+)\] ([^\[]*)", line)}
+        for epoch, line in re.findall(r"(\d+)epoch results: (.*)", log)
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +93,11 @@ def dev_units(dumps, kind="discrete"):
 
 
 def test_trainer_reports_l1_free_running_l1_and_mel_plots(trained):
-    results = {int(e): tuple(map(float, v)) for e, *v in RESULTS.findall(trained.first + trained.second)}
+    results = epoch_results(trained.first + trained.second)
     assert sorted(results) == [1, 2, 3], trained.first[-2000:]
-    (train1, valid1, _), (train3, valid3, free3) = results[1], results[3]
-    assert train3 < train1 and valid3 < valid1, results
-    assert 0 < free3 < 20, results
+    first, last = results[1], results[3]
+    assert last["train"]["loss"] < first["train"]["loss"] and last["valid"]["loss"] < first["valid"]["loss"], results
+    assert all(r["valid"]["l1_loss"] == r["valid"]["loss"] and 0 < r["valid"]["l1_free"] < 20 for r in results.values())
     for epoch in (1, 2, 3):
         assert (trained.dir / "images" / "mels" / f"TINY-0010.{epoch}ep.png").stat().st_size > 0
     assert (trained.dir / "images" / "l1_free.png").exists()
@@ -115,7 +121,7 @@ def test_ddp_two_cpu_processes_gloo(dumps, tmp_path):
     proc = subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert ":0/2]" in proc.stderr  # ESPnet's rank-0 log prefix in a 2-process world
-    assert RESULTS.search(proc.stderr) and (out / "1epoch.pth").exists()
+    assert "l1_free" in epoch_results(proc.stderr)[1]["valid"] and (out / "1epoch.pth").exists()
 
 
 def test_unit2speech_and_decode_cli(trained, dumps, tmp_path):
@@ -242,8 +248,7 @@ def test_original_training_cli_fine_tunes_an_original_checkpoint(trained, datase
     proc = run_cli("espnet_softvc.bin.train", "--discrete", "--resume", tmp_path / "published.pt", dataset, out,
                    "--config", config, "--max_epoch", 1, "--batch_size", 4, check=True)  # fmt: skip
     assert "Loading pretrained params from" in proc.stderr
-    (_, fine_tuned, _), = [tuple(map(float, v)) for _, *v in RESULTS.findall(proc.stderr)]
-    from_scratch = float(RESULTS.search(trained.first).group(3))
-    assert fine_tuned < from_scratch  # epoch 1 starts from the trained weights, not from scratch
+    fine_tuned, from_scratch = epoch_results(proc.stderr)[1]["valid"], epoch_results(trained.first)[1]["valid"]
+    assert fine_tuned["loss"] < from_scratch["loss"]  # epoch 1 starts from the trained weights, not from scratch
     assert (out / "dump/train/units.scp").exists() and (out / "dump/dev/feats.scp").exists()
     assert load_original(out / "model-best.pt", kind="discrete").discrete

@@ -28,7 +28,8 @@ def checkpoint(tmp_path_factory):
     model = DenoisingPostnet("conv", {"channels": 16, "layers": 2})
     torch.nn.init.normal_(model.body.out.weight, std=0.01)
     path = tmp_path_factory.mktemp("postnet") / "postnet.pt"
-    torch.save({"model": model.state_dict(), "config": {"arch": "conv", "body_conf": {"channels": 16, "layers": 2}}}, path)
+    config = {"arch": "conv", "body_conf": {"channels": 16, "layers": 2}}
+    torch.save({"model": model.state_dict(), "config": config}, path)
     return path, model.eval()
 
 
@@ -166,3 +167,41 @@ def test_espnet_mel_denoiser_forward_and_errors():
     assert model.inference(clean[0])["feat_gen"].shape == (30, 128)
     with pytest.raises(UserError, match="a: noisy and clean mels"):
         model(clean[..., :80], lengths, clean, lengths, utt_id=["a", "b"])
+
+
+def test_postnet_option_second_stage_and_unit2speech(tmp_path):
+    """Stage 2 through ESPnet: --init_param a stage-1 model, --freeze_param tts.model; Unit2Speech then denoises."""
+    import kaldiio
+
+    from espnet_softvc.bin.softvc_inference import Unit2Speech
+    from espnet_softvc.softvc.checkpoint import torch_load
+    from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
+
+    rng = np.random.default_rng(0)
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/units.ark,{tmp_path}/units.scp") as units, \
+            kaldiio.WriteHelper(f"ark,scp:{tmp_path}/feats.ark,{tmp_path}/feats.scp") as feats:  # fmt: skip
+        for i in range(4):
+            units[f"u{i}"] = rng.integers(0, 100, 12).astype(np.int32)
+            feats[f"u{i}"] = rng.normal(-4, 1, (24, 128)).astype(np.float32)
+    (tmp_path / "shape").write_text("".join(f"u{i} 24,128\n" for i in range(4)))
+    torch.manual_seed(0)
+    stage1 = ESPnetSoftVCModel(SoftVC(discrete=True)).state_dict()
+    torch.save(stage1, tmp_path / "stage1.pth")
+    data = []
+    for mode in ("train", "valid"):
+        data += [f"--{mode}_data_path_and_name_and_type", f"{tmp_path}/units.scp,units,kaldi_ark",
+                 f"--{mode}_data_path_and_name_and_type", f"{tmp_path}/feats.scp,feats,kaldi_ark",
+                 f"--{mode}_shape_file", tmp_path / "shape"]  # fmt: skip
+    run_cli("espnet_softvc.bin.softvc_train", "--tts", "softvc", "--tts_conf", "discrete=true",
+            "--tts_conf", "postnet=denoising", "--tts_conf", "postnet_conf={arch: conv, body_conf: {channels: 8}}",
+            "--init_param", tmp_path / "stage1.pth", "--freeze_param", "tts.model", "--optim_conf", "lr=0.01",
+            "--output_dir", tmp_path / "exp", "--batch_size", 4, "--max_epoch", 1, "--num_att_plot", 0,
+            "--use_tensorboard", "false", *data, check=True)  # fmt: skip
+    stage2 = torch_load(tmp_path / "exp" / "1epoch.pth")
+    for key, value in stage1.items():  # the acoustic model stayed frozen
+        torch.testing.assert_close(stage2[key], value)
+    assert any(k.startswith("tts.postnet.") for k in stage2)
+    unit2speech = Unit2Speech(tmp_path / "exp" / "config.yaml", tmp_path / "exp" / "1epoch.pth")
+    out = unit2speech(torch.arange(10), vocode=False)
+    assert out["feat_gen"].shape == out["feat_gen_before_postnet"].shape == (20, 128)
+    assert not torch.allclose(out["feat_gen"], out["feat_gen_before_postnet"])

@@ -81,6 +81,7 @@ def fake_run(tmp_path_factory):
     (taco / "decode_dev" / "log" / "decode.log").write_text(
         "x INFO: inference speed = 1000.0 frames / sec.\nx INFO: dev0 (size:26->50)\n"
         "x INFO: inference speed = 500.0 frames / sec.\nx INFO: dev1 (size:31->60)\n"
+        "x WARNING: output length reaches maximum length (dev1).\n"
     )
     _fake_model(root / "exp" / "softvc", "softvc", dict(discrete=True), {1: epoch(0.8)}, normalize=None)
     return root, refs
@@ -107,6 +108,7 @@ def test_results_table_values_and_footnotes(fake_run):
         assert re.search(rf"^\[{number}\] \S", text, re.M), f"footnote {number} missing"
     assert "[{}] guided attention off".format(re.search(r"\[(\d+)\]", cells[5]).group(1)) in text
     assert "" not in cells
+    assert re.search(r"^\[\d+\] 1 of 2 utterances stopped at the decoder's maximum length", text, re.M)
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
     assert table[1]["ga_loss"] == "n/a" and "guided attention off" in table[1]["notes"]

@@ -205,7 +205,8 @@ def offline(tmp_path_factory, tiny_corpus):
     out = tmp_path_factory.mktemp("offline")
     wavs = tiny_corpus / "wavs"
     run_cli(TRAIN, wavs / "train", out, "--dev", wavs / "dev", "--num_clusters", 100, "--steps", 30,
-            "--warmup", 1, "--lr", 2e-3, "--batch_size", 4, "--segment", 50, "--valid_interval", 30, check=True)  # fmt: skip
+            "--warmup", 1, "--lr", 2e-3, "--batch_size", 4, "--segment", 50, "--valid_interval", 30,
+            check=True)  # fmt: skip
     data = tmp_path_factory.mktemp("data")
     for split in ("train", "dev"):
         paths = sorted((wavs / split).glob("*.wav"))
@@ -256,10 +257,12 @@ def test_user_errors(offline, hubert_files, tmp_path):
     kmeans = out / "kmeans.pt"
     (tmp_path / "empty").mkdir()
     sf.write(tmp_path / "empty" / "x.wav", np.zeros(0, dtype=np.float32), 16000)
-    assert_user_error(run_cli(ENCODE, "discrete", tmp_path / "empty", tmp_path / "o", "--kmeans", kmeans), "x.wav", "empty")
+    proc = run_cli(ENCODE, "discrete", tmp_path / "empty", tmp_path / "o", "--kmeans", kmeans)
+    assert_user_error(proc, "x.wav", "empty")
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "y.wav").write_text("not audio at all\n")
-    assert_user_error(run_cli(ENCODE, "discrete", tmp_path / "text", tmp_path / "o", "--kmeans", kmeans), "y.wav", "audio")
+    proc = run_cli(ENCODE, "discrete", tmp_path / "text", tmp_path / "o", "--kmeans", kmeans)
+    assert_user_error(proc, "y.wav", "audio")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "wav.scp").write_text(f"utt1 {tmp_path / 'text' / 'y.wav'}\n")
     assert_user_error(run_cli(DUMP, "discrete", tmp_path / "data", tmp_path / "d", "--kmeans", kmeans), "utt1", "audio")

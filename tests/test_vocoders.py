@@ -128,26 +128,22 @@ def test_wrong_vocoder_files_are_refused(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-def small_espnet_hifigan(n_mels=128):
-    return HiFiGANGenerator(
-        in_channels=n_mels, channels=32, upsample_scales=[10, 4, 2, 2], upsample_kernel_sizes=[20, 8, 4, 4],
-        resblock_kernel_sizes=[3], resblock_dilations=[[1, 3]],
-    )  # fmt: skip
+PWG_PARAMS = dict(in_channels=128, channels=32, upsample_scales=[10, 4, 2, 2], upsample_kernel_sizes=[20, 8, 4, 4],
+                  resblock_kernel_sizes=[3], resblock_dilations=[[1, 3]])  # fmt: skip
 
 
 def write_pwg(folder, generator, **config):
+    """A ParallelWaveGAN-format vocoder: checkpoint-10steps.pkl + config.yml (HiFiGANGenerator, PWG_PARAMS)."""
     folder.mkdir(parents=True, exist_ok=True)
-    params = dict(in_channels=128, channels=32, upsample_scales=[10, 4, 2, 2], upsample_kernel_sizes=[20, 8, 4, 4],
-                  resblock_kernel_sizes=[3], resblock_dilations=[[1, 3]])  # fmt: skip
     config = {"sampling_rate": 16000, "hop_size": 160, "num_mels": 128, "generator_type": "HiFiGANGenerator",
-              "generator_params": params, **config}  # fmt: skip
+              "generator_params": PWG_PARAMS, **config}  # fmt: skip
     (folder / "config.yml").write_text(yaml.safe_dump(config))
     torch.save({"model": {"generator": generator.state_dict()}, "steps": 10}, folder / "checkpoint-10steps.pkl")
     return folder / "checkpoint-10steps.pkl"
 
 
 def test_parallel_wavegan_format(tmp_path, logmel):
-    generator = randomize(small_espnet_hifigan(), seed=2)
+    generator = randomize(HiFiGANGenerator(**PWG_PARAMS), seed=2)
     path = write_pwg(tmp_path / "pwg", generator)
     mean, scale = np.full(128, -2.0, np.float32), np.full(128, 1.5, np.float32)
     np.save(tmp_path / "pwg" / "stats.npy", np.stack([mean, scale]))

@@ -97,3 +97,86 @@ if run_stage 2; then
     python -m espnet_softvc.bin.split_scp --merge "$out/feats.scp" "$out"/data/feats.*.scp
   done
 fi
+
+if run_stage 3; then
+  log "unit dump ($unit_type units, $content_encoder content encoder)"
+  if [ "$content_encoder" = offline ]; then
+    # k-means over MFCCs of train, and a small soft encoder trained the HuBERT-Soft way on those labels
+    if [ ! -f exp/units/soft_encoder.pt ]; then
+      ${train_cmd} exp/units/log/train_units.log \
+        python -m espnet_softvc.bin.train_units data/train/wav.scp exp/units --dev data/dev/wav.scp
+    fi
+    soft_opts="--checkpoint exp/units/soft_encoder.pt"; discrete_opts="--kmeans exp/units/kmeans.pt"
+  else
+    mkdir -p "$hubert_dir"
+    for file in hubert-soft-35d9f29f.pt hubert-discrete-96b248c5.pt kmeans100-50f36a95.pt; do
+      [ -f "$hubert_dir/$file" ] || wget -c -O "$hubert_dir/$file" "https://github.com/bshall/hubert/releases/download/v0.2/$file"
+    done
+    soft_opts="--checkpoint $hubert_dir/hubert-soft-35d9f29f.pt"
+    discrete_opts="--checkpoint $hubert_dir/hubert-discrete-96b248c5.pt --kmeans $hubert_dir/kmeans100-50f36a95.pt"
+  fi
+  for kind in $kinds; do
+    opts_var=${kind}_opts
+    for dset in $sets; do
+      ${cuda_cmd} --gpu "$ngpu" "dump/$kind/$dset/log/dump_units.log" \
+        python -m espnet_softvc.bin.dump_units "$kind" "data/$dset" "dump/$kind/$dset" ${!opts_var} \
+        --nj "$nj" --device "$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)"
+    done
+  done
+fi
+
+train_data_opts() {  # kind set-prefix -> ESPnet data options for the Soft-VC task
+  echo "--${2}_data_path_and_name_and_type dump/$1/${3}/units.scp,units,kaldi_ark" \
+       "--${2}_data_path_and_name_and_type dump/${3}/feats.scp,feats,kaldi_ark"
+}
+
+if run_stage 4; then
+  log "statistics and shape files (collect_stats)"
+  for kind in $kinds; do
+    ${train_cmd} "exp/stats_softvc_$kind/log/collect_stats.log" \
+      python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$(config_for "$kind")" \
+      $(train_data_opts "$kind" train train) $(train_data_opts "$kind" valid dev) \
+      --output_dir "exp/stats_softvc_$kind" --ngpu 0 --num_workers 0
+  done
+fi
+
+if run_stage 5; then
+  for kind in $kinds; do
+    expdir=exp/softvc_$kind
+    log "training $expdir ($(config_for "$kind"), log: $expdir/train.log)"
+    ddp_opts=""; [ "$ngpu" -gt 1 ] && ddp_opts="--multiprocessing_distributed true"
+    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+      python -m espnet_softvc.bin.softvc_train --config "$(config_for "$kind")" \
+      $(train_data_opts "$kind" train train) $(train_data_opts "$kind" valid dev) \
+      --train_shape_file "exp/stats_softvc_$kind/train/units_shape" \
+      --train_shape_file "exp/stats_softvc_$kind/train/feats_shape" \
+      --valid_shape_file "exp/stats_softvc_$kind/valid/units_shape" \
+      --valid_shape_file "exp/stats_softvc_$kind/valid/feats_shape" \
+      --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
+  done
+fi
+
+if run_stage 6; then
+  for kind in $kinds; do
+    expdir=exp/softvc_$kind
+    for dset in dev; do
+      outdir=$expdir/decode_$dset
+      log "decoding $outdir with $inference_model (${vocoder_file:-Griffin-Lim})"
+      keys=$outdir/logdir/keys
+      mkdir -p "$keys"
+      python -m espnet_softvc.bin.split_scp "dump/$kind/$dset/units.scp" "$keys/units" "$nj"
+      ${decode_cmd} --gpu "$ngpu" JOB=1:"$nj" "$outdir/logdir/decode.JOB.log" \
+        python -m espnet_softvc.bin.softvc_inference --model_file "$expdir/$inference_model" \
+        --data_path_and_name_and_type "$keys/units.JOB.scp,units,kaldi_ark" \
+        --output_dir "$outdir/logdir/output.JOB" ${vocoder_file:+--vocoder_file "$vocoder_file"} \
+        --device "$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)" $inference_args
+      mkdir -p "$outdir/norm" "$outdir/wav"
+      python -m espnet_softvc.bin.split_scp --merge "$outdir/norm/feats.scp" "$outdir"/logdir/output.*/norm/feats.scp
+      if [ -z "$inference_args" ] || [[ $inference_args != *"--vocode false"* ]]; then
+        find "$outdir"/logdir/output.*/wav -name '*.wav' -exec mv -t "$outdir/wav" {} +
+        (cd "$outdir/wav" && for f in *.wav; do echo "${f%.wav} $PWD/$f"; done) >"$outdir/wav/.wav.scp.tmp"
+        mv "$outdir/wav/.wav.scp.tmp" "$outdir/wav/wav.scp"
+      fi
+    done
+  done
+fi

@@ -68,7 +68,7 @@ library_name: espnet
 # Soft-VC acoustic model `{tag}` (ESPnet)
 
 Speech units -> 128-bin log-mel (16 kHz, hop 10 ms) with the Soft-VC acoustic model (van Niekerk et al.,
-ICASSP 2022), trained with ESPnet's Trainer by espnet-softvc{" with the denoising postnet" if postnet else ""}.
+ICASSP 2022){" and a denoising postnet" if postnet else ""}, as an ESPnet model of the espnet-softvc plugin.
 
 ## Data
 Training data (paths as in the recipe):
@@ -118,6 +118,8 @@ def pack_model(outpath, train_config, model_file, postnet_config=None, postnet_f
             config = yaml.safe_load(Path(train_config).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as e:
             raise UserError(f"{train_config}: cannot read the training config ({e})") from None
+        if not isinstance(config, dict):
+            raise UserError(f"{train_config}: not an ESPnet training config (no mapping)")
         stats = [Path(p).resolve() for p in stats_files(config) if Path(p).is_file()]
         options = list(dict.fromkeys(options + stats + ([results] if results else [])))
         for path in [*yaml_files.values(), *files.values(), *options]:

@@ -44,12 +44,12 @@ def main(argv=None):
     parser.add_argument("--dev", type=Path, help="validation audio (directory or wav.scp); keeps the best encoder.")
     parser.add_argument("--extension", default=".wav", help="extension of the audio files in directories.")
     parser.add_argument("--num_clusters", type=int, default=100, help="k-means clusters = discrete unit ids.")
-    parser.add_argument("--steps", type=int, default=1500, help="soft-encoder training steps (0: k-means only).")
+    parser.add_argument("--steps", type=int, default=400, help="soft-encoder training steps (0: k-means only).")
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--segment", type=int, default=100, help="training crop length in units (20 ms each).")
+    parser.add_argument("--segment", type=int, default=50, help="training crop length in units (20 ms each).")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps.")
-    parser.add_argument("--valid_interval", type=int, default=250)
+    parser.add_argument("--valid_interval", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -64,7 +64,7 @@ def main(argv=None):
     used = len(set(torch.cat(labels).tolist()))
     log = {"kmeans": {"clusters": args.num_clusters, "used_on_train": used, "train_frames": sum(map(len, labels)),
                       "seconds": round(time.time() - start, 1)}}  # fmt: skip
-    logging.info("k-means: %d clusters, %d used on %d train frames", args.num_clusters, used, log["kmeans"]["train_frames"])
+    logging.info("k-means: %d clusters, %d used on train", args.num_clusters, used)
 
     if args.steps > 0:
         dev = None

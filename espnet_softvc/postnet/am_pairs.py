@@ -1,7 +1,8 @@
 """Acoustic-model training pairs for the postnet: free-running Soft-VC output next to the ground-truth mel.
 
 Research stand-in for the recipe (which decodes with the real trained model): a discrete ``AcousticModel`` is
-trained for a few minutes on 1 s crops of the corpus with simple units (k-means(100) over 50 Hz pairs of log-mel frames),
+trained for a few minutes on 1 s crops of the corpus with simple units (k-means(100) over 50 Hz pairs of log-mel
+frames),
 then the fused free-running decoder runs on dev and ``--max_train`` train utterances (batches of 16 cut to
 their shortest utterance). Writes ``train.npz`` / ``dev.npz`` with ``gen_<id>`` and
 ``ref_<id>`` (T, 128) arrays, the format ``postnet.train --am_pairs`` and ``denoise_eval --am_pairs`` read.
@@ -53,7 +54,8 @@ def main(argv=None):
         batch = rng.choice(len(units["train"]), args.batch_size, replace=False)
         starts = [rng.integers(len(units["train"][i]) - args.crop + 1) for i in batch]  # random 2*crop-frame crops
         u = torch.as_tensor(np.stack([units["train"][i][s : s + args.crop] for i, s in zip(batch, starts)]))
-        target = torch.as_tensor(np.stack([mels["train"][i][2 * s : 2 * s + 2 * args.crop] for i, s in zip(batch, starts)]))
+        crops = [mels["train"][i][2 * s : 2 * (s + args.crop)] for i, s in zip(batch, starts)]
+        target = torch.as_tensor(np.stack(crops))
         loss = (model(u, torch.nn.functional.pad(target[:, :-1], (0, 0, 1, 0))) - target).abs().mean()
         optimizer.zero_grad()
         loss.backward()
@@ -68,7 +70,8 @@ def main(argv=None):
         for group in tqdm(np.array_split(order, -(-len(order) // 16)), desc=f"generate {split}"):
             n = min(len(units[split][i]) for i in group)  # a batch shares one length (InstanceNorm sees no padding)
             with torch.inference_mode():
-                gen = decode(model.decoder, model.encoder(torch.as_tensor(np.stack([units[split][i][:n] for i in group]))))
+                batch = torch.as_tensor(np.stack([units[split][i][:n] for i in group]))
+                gen = decode(model.decoder, model.encoder(batch))
             for i, mel in zip(group, gen):
                 arrays[f"gen_{splits[split][i].stem}"] = mel.numpy()
                 arrays[f"ref_{splits[split][i].stem}"] = mels[split][i][: 2 * n]

@@ -52,7 +52,8 @@ def make_pairs(wavs, out_dir, copies=2, seed=0):
                     corrupted, _ = noise.corrupt(wav, np.random.default_rng((seed, index, copy)), pool)
                     noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32)).T.numpy()
                     clean_writer[f"{utt}-n{copy}"] = clean
-        for tmp_ark, tmp_scp, (ark, _) in ((noisy_ark, noisy_scp, paths["noisy"]), (clean_ark, clean_scp, paths["clean"])):
+        tmp = ((noisy_ark, noisy_scp, paths["noisy"]), (clean_ark, clean_scp, paths["clean"]))
+        for tmp_ark, tmp_scp, (ark, _) in tmp:
             tmp_scp.write_text(tmp_scp.read_text().replace(f"{tmp_ark}:", f"{ark}:"))  # scp points at the final ark
     return len(wavs) * copies
 

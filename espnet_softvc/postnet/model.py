@@ -20,14 +20,15 @@ N_MELS, N_VIEWS = 128, 3
 
 
 class ConvBody(nn.Module):
-    """Tacotron-2 postnet shape: ``layers`` Conv1d(k=5) over time, BatchNorm + tanh between. (B, 3, F, T) -> (B, F, T)."""
+    """Tacotron-2 postnet shape: ``layers`` Conv1d over time, BatchNorm + tanh between. (B, 3, F, T) -> (B, F, T)."""
 
     def __init__(self, channels=160, layers=5, kernel_size=5):
         super().__init__()
         sizes = [N_VIEWS * N_MELS] + [channels] * (layers - 1)
-        self.convs = nn.ModuleList(nn.Conv1d(i, o, kernel_size, padding=kernel_size // 2) for i, o in zip(sizes, sizes[1:]))
+        pad = kernel_size // 2
+        self.convs = nn.ModuleList(nn.Conv1d(i, o, kernel_size, padding=pad) for i, o in zip(sizes, sizes[1:]))
         self.norms = nn.ModuleList(nn.BatchNorm1d(o) for o in sizes[1:])
-        self.out = nn.Conv1d(channels, N_MELS, kernel_size, padding=kernel_size // 2)
+        self.out = nn.Conv1d(channels, N_MELS, kernel_size, padding=pad)
 
     def forward(self, x):
         x = x.flatten(1, 2)

@@ -137,7 +137,8 @@ def acoustic_model_scores(am_pairs, postnets):
     """Free-running acoustic-model output vs ground truth, before and after each postnet (L1 and mel-SNR)."""
     data = np.load(am_pairs)
     results = {}
-    for name, fn in {"unprocessed": lambda m: m, **{k: (lambda m, p=p: p(m[None])[0]) for k, p in postnets.items()}}.items():
+    fns = {"unprocessed": lambda m: m, **{k: (lambda m, p=p: p(m[None])[0]) for k, p in postnets.items()}}
+    for name, fn in fns.items():
         rows = defaultdict(list)
         for key in (k for k in data.files if k.startswith("gen_")):
             gen, ref = torch.as_tensor(data[key]), torch.as_tensor(data["ref_" + key[4:]])
@@ -181,7 +182,8 @@ def report(results, postnets):
     if am:
         lines += ["", "Acoustic model, free-running on dev, against ground truth:", "",
                   "| output | L1 | mel-SNR (dB) | LSD | MCD |", "|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {n} | {r['l1']:.3f} | {r['mel_snr']:.2f} | {r['lsd']:.2f} | {r['mcd']:.2f} |" for n, r in am.items()]
+        lines += [f"| {n} | {r['l1']:.3f} | {r['mel_snr']:.2f} | {r['lsd']:.2f} | {r['mcd']:.2f} |"
+                  for n, r in am.items()]
     lines += ["", "Targets:", ""]
     classical = [n for n in names if n not in postnets and n not in ("unprocessed", "clean_mel_ceiling")]
     for name in postnets:

@@ -69,6 +69,7 @@ METHOD_NOTES = [
 class Row:
     label: str
     tag: str
+    model: str  # the exp/<tag> dir name
     values: dict = field(default_factory=dict)  # column -> float; absent = n/a
     reasons: dict = field(default_factory=dict)  # column -> why it is n/a
     curves: dict = field(default_factory=dict)  # "train"/"valid" -> [(epoch, l1_loss)]
@@ -135,14 +136,14 @@ def _seconds(value):
 
 
 def count_parameters(model_dir):
-    """Trainable-parameter count of the ``tts`` module in the first model file found, and that file (or None)."""
+    """Parameter count of the ``tts`` module (no normalizer, no batch-norm statistics) in the first model file found."""
     for name in MODEL_FILES:
         path = Path(model_dir) / name
         if path.exists():
             state = torch_load(path)
             buffers = ("running_mean", "running_var", "num_batches_tracked")
-            return sum(v.numel() for k, v in state.items() if k.startswith("tts.") and not k.endswith(buffers)), path
-    return None, None
+            return sum(v.numel() for k, v in state.items() if k.startswith("tts.") and not k.endswith(buffers))
+    return None
 
 
 def real_time_factor(decode_dir):
@@ -161,6 +162,12 @@ def real_time_factor(decode_dir):
     return seconds / (frames * FRAME_SECONDS) if frames else None
 
 
+def capped_utterances(decode_dir):
+    """How many utterances ESPnet's decode log says reached the maximum output length."""
+    logs = sorted(Path(decode_dir).rglob("*.log"))
+    return sum(log.read_text(errors="replace").count("output length reaches maximum length") for log in logs)
+
+
 def decoded_mels(decode_dir, normalized):
     """The raw log-mel scp of a decode dir: ``denorm/feats.scp``, or ``norm/feats.scp`` for a model without
     GlobalMVN; None if the dir does not exist."""
@@ -176,68 +183,88 @@ def decoded_mels(decode_dir, normalized):
 def describe(config):
     """A readable name of the variation from an ESPnet ``config.yaml``, and its sort rank."""
     tts, conf = config.get("tts"), config.get("tts_conf") or {}
-    guided = "guided attention on" if conf.get("use_guided_attn_loss", True) else "guided attention off"
+    guided = conf.get("use_guided_attn_loss", True)  # ESPnet's default for Tacotron2 and Transformer-TTS
+    attention = f"guided attention {'on' if guided else 'off'}"
     names = {
         "softvc": (f"Soft-VC {'discrete' if conf.get('discrete') else 'soft'}", 0 if conf.get("discrete") else 1),
-        "tacotron2": (f"Tacotron2, {guided}", 2 if "off" in guided else 3),
-        "transformer": (f"Transformer-TTS, {guided}", 4),
+        "tacotron2": (f"Tacotron2, {attention}", 3 if guided else 2),
+        "transformer": (f"Transformer-TTS, {attention}", 4),
         "fastspeech2": ("FastSpeech2, 2 frames per unit", 5),
     }
     return names.get(tts, (str(tts), 6))
 
 
+def _teacher_forced_l1(row, column, decode_dir, reference, normalized, own_l1):
+    """L1 of a teacher-forced decode dir; else Soft-VC's own reported L1 (``own_l1`` = (value, note)); else n/a."""
+    decode = decoded_mels(decode_dir, normalized)
+    if decode is not None:
+        row.set(column, score(decode, reference, str(decode_dir))["l1"], None)
+        if len(decode) < len(reference):
+            row.reasons[column + "_source"] = f"teacher-forced on {len(decode)} of {len(reference)} utterances"
+    elif own_l1:
+        row.set(column, own_l1[0], None)
+        row.reasons[column + "_source"] = own_l1[1]
+    else:
+        row.set(column, None, f"no teacher-forced decode `{decode_dir.name}/`")
+
+
+def _free_running(row, decode_dir, reference, normalized):
+    """Free-running columns of ``decode_dir``; returns its mels (None if there is no such decode)."""
+    decode = decoded_mels(decode_dir, normalized)
+    if decode is None:
+        for key in ("l1_valid_fr", "mel_snr", "lsd", "mcd", "length_error", "rtf"):
+            row.set(key, None, f"no free-running decode `{decode_dir.name}/`")
+        return None
+    scores = score(decode, reference, str(decode_dir))
+    for key in ("mel_snr", "lsd", "mcd", "length_error"):
+        row.set(key, scores[key], None)
+    row.set("l1_valid_fr", scores["l1"], None)
+    row.set("rtf", real_time_factor(decode_dir), f"no `inference speed` lines in the logs of `{decode_dir}/`")
+    capped = capped_utterances(decode_dir)
+    if capped:
+        row.reasons["length_error_source"] = (f"{capped} of {len(decode)} utterances stopped at the decoder's "
+                                              "maximum length (--maxlenratio): no stop token predicted")  # fmt: skip
+    return decode
+
+
+def _training(row, tts, stats, best, params, model_dir):
+    """Columns from the trainer's stats: guided-attention loss at ``best``, epochs, time; parameters; curves."""
+    valid = stats[best].get("valid", {})
+    ga_key = next((k for k in ("attn_loss", "enc_dec_attn_loss") if k in valid), None)
+    no_ga = {"softvc": "no attention (units are upsampled, 2 frames each)",
+             "fastspeech2": "no attention (durations given)"}.get(tts, "guided attention off: not computed")  # fmt: skip
+    row.set("ga_loss", ga_key and valid[ga_key], no_ga)
+    row.set("params", params, f"no model file ({', '.join(MODEL_FILES)}) in `{model_dir}/`")
+    row.set("epochs", len(stats), None)
+    parts = [part for epoch in stats.values() for part in epoch.values() if isinstance(part, dict)]
+    row.set("train_time", sum(_seconds(part.get("time", 0)) for part in parts), None)
+    row.curves = {split: [(e, stats[e][split]["l1_loss"]) for e in sorted(stats) if "l1_loss" in stats[e].get(split, {})]
+                  for split in ("train", "valid")}  # fmt: skip
+
+
 def model_rows(model_dir, reference, train_reference, eval_set, train_set):
-    """The rows of one ``exp/<tag>/``: one per free-running decode dir (at least one)."""
+    """The rows of one ``exp/<tag>/``: one per free-running decode dir ``decode_<eval_set><suffix>`` (at least one)."""
     model_dir = Path(model_dir)
     config = yaml.safe_load((model_dir / "config.yaml").read_text()) or {}
     label, _ = describe(config)
     normalized = config.get("normalize") is not None
     stats = load_stats(model_dir)
-    epochs = sorted(stats)
-    valid = [e for e in epochs if "loss" in stats[e].get("valid", {})]
-    best = min(valid, key=lambda e: stats[e]["valid"]["loss"]) if valid else epochs[-1]
-    own_l1 = config.get("tts") == "softvc"  # Soft-VC's reported l1_loss / l1_free are raw log-mel L1
-    params, model_file = count_parameters(model_dir)
-    suffixes = sorted(p.name[len(f"decode_{eval_set}") :] for p in model_dir.glob(f"decode_{eval_set}*")
-                      if p.is_dir() and "_tf" not in p.name[len(f"decode_{eval_set}") :])  # fmt: skip
+    valid = [e for e in stats if "loss" in stats[e].get("valid", {})]
+    best = min(valid, key=lambda e: stats[e]["valid"]["loss"]) if valid else max(stats)
+    params = count_parameters(model_dir)
+    prefix = f"decode_{eval_set}"
+    suffixes = sorted(p.name[len(prefix) :] for p in model_dir.glob(prefix + "*") if p.is_dir() and "_tf" not in p.name)
     rows = []
     for suffix in suffixes or [""]:
-        row = Row(label + (f" + {suffix.strip('_')}" if suffix else ""), model_dir.name + suffix)
-        for column, decode_set, ref, stat, split in (
-            ("l1_train", f"{train_set}_tf", train_reference, "l1_loss", "train"),
-            ("l1_valid_tf", f"{eval_set}_tf", reference, "l1_loss", "valid"),
-        ):
-            decode = decoded_mels(model_dir / f"decode_{decode_set}{suffix}", normalized)
-            if decode is not None:
-                row.set(column, score(decode, ref, f"{model_dir}/decode_{decode_set}{suffix}")["l1"], None)
-            elif own_l1 and not suffix:
-                row.set(column, stats[best][split]["l1_loss"], None)
-                row.reasons[column + "_source"] = f"Soft-VC's own {split} l1_loss at epoch {best} (lowest valid loss)"
-            else:
-                row.set(column, None, f"no teacher-forced decode `decode_{decode_set}{suffix}/`")
-        decode_dir = model_dir / f"decode_{eval_set}{suffix}"
-        decode = decoded_mels(decode_dir, normalized)
-        if decode is not None:
-            scores = score(decode, reference, str(decode_dir))
-            row.set("l1_valid_fr", scores["l1"], None)
-            for key in ("mel_snr", "lsd", "mcd", "length_error"):
-                row.set(key, scores[key], None)
-            row.set("rtf", real_time_factor(decode_dir), f"no `inference speed` lines in the logs of `{decode_dir}/`")
-        else:
-            for key in ("l1_valid_fr", "mel_snr", "lsd", "mcd", "length_error", "rtf"):
-                row.set(key, None, f"no free-running decode `decode_{eval_set}{suffix}/`")
-        ga_key = next((k for k in ("attn_loss", "enc_dec_attn_loss") if k in stats[best].get("valid", {})), None)
-        no_ga = {"softvc": "no attention (units are upsampled, 2 frames each)",
-                 "fastspeech2": "no attention (durations given)"}.get(config.get("tts"),
-                 "guided attention off: the model does not compute this loss")  # fmt: skip
-        row.set("ga_loss", ga_key and stats[best]["valid"][ga_key], no_ga)
-        row.set("params", params, f"no model file ({', '.join(MODEL_FILES)}) in `{model_dir}/`")
-        row.set("epochs", len(epochs), None)
-        time = sum(_seconds(part.get("time", 0)) for e in epochs for part in stats[e].values() if isinstance(part, dict))
-        row.set("train_time", time, None)
-        row.curves = {split: [(e, stats[e][split]["l1_loss"]) for e in epochs if "l1_loss" in stats[e].get(split, {})]
-                      for split in ("train", "valid")}  # fmt: skip
-        row.decoded = decode
+        row = Row(label + (f" + {suffix.strip('_')}" if suffix else ""), model_dir.name + suffix, model_dir.name)
+        for column, decode_set, ref, split in (("l1_train", train_set, train_reference, "train"),
+                                               ("l1_valid_tf", eval_set, reference, "valid")):  # fmt: skip
+            own = None  # Soft-VC reports raw log-mel L1 per utterance, the same quantity (not after a postnet)
+            if config.get("tts") == "softvc" and not suffix:
+                own = (stats[best][split]["l1_loss"], f"Soft-VC's own {split} l1_loss at epoch {best} (lowest valid loss)")
+            _teacher_forced_l1(row, column, model_dir / f"decode_{decode_set}_tf{suffix}", ref, normalized, own)
+        row.decoded = _free_running(row, model_dir / f"{prefix}{suffix}", reference, normalized)
+        _training(row, config.get("tts"), stats, best, params, model_dir)
         rows.append(row)
     return rows
 
@@ -304,8 +331,10 @@ def plot_mels(rows, reference, utts, out_dir):
         panels += [(row.label, row.decoded[utt]) for row in rows if row.decoded is not None and utt in row.decoded]
         fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.8 * len(panels)), squeeze=False)
         low, high = reference[utt].min(), reference[utt].max()
+        frames = max(len(mel) for _, mel in panels)
         for ax, (title, mel) in zip(axes[:, 0], panels):
             ax.imshow(mel.T, origin="lower", aspect="auto", vmin=low, vmax=high, interpolation="none")
+            ax.set_xlim(0, frames)
             ax.set_title(title, fontsize=9)
             ax.set_ylabel("mel bin")
         axes[-1, 0].set_xlabel("frame (10 ms)")
@@ -326,11 +355,14 @@ def plot_curves(rows, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for row in (r for r in rows if r.tag.split("_")[-1] != "postnet"):
+    first_row = {}  # rows of one model dir (with/without postnet) share its training curves
+    for row in rows:
+        first_row.setdefault(row.model, row)
+    for index, row in enumerate(first_row.values()):
         for split, style in (("train", "-"), ("valid", "--")):
             if row.curves.get(split):
                 epochs, values = zip(*row.curves[split])
-                ax.plot(epochs, values, style, marker=".", label=f"{row.label} ({split})")
+                ax.plot(epochs, values, style, color=f"C{index}", marker=".", label=f"{row.label} ({split})")
     ax.set_xlabel("epoch")
     ax.set_ylabel("reported l1_loss")
     ax.set_yscale("log")

@@ -2,8 +2,8 @@
 
 Data names: ``units`` ((N,) int ids or (N, 256) float, ``kaldi_ark`` or ``npy``) and ``feats`` ((T, 128) log-mel,
 ``kaldi_ark`` or ``npy``). Model classes are chosen with ``--tts`` from ``tts_choices``: ``softvc``, or
-``denoiser`` (the standalone denoising postnet; then ``units`` holds the noisy (T, 128) mels). The parser defaults are
-the paper's hyper-parameters (AdamW 4e-4, betas 0.8/0.99, eps 1e-8, weight decay 1e-5, batch 32, no scheduler,
+``denoiser`` (the standalone denoising postnet; then ``units`` holds the noisy (T, 128) mels). The parser defaults
+are the paper's hyper-parameters (AdamW 4e-4, betas 0.8/0.99, eps 1e-8, weight decay 1e-5, batch 32, no scheduler,
 no gradient clipping).
 """
 import argparse

@@ -102,4 +102,4 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
 
 def _done(scp, entries):
     """A shard is finished when its scp (written last) lists exactly its utterances."""
-    return scp.exists() and [line.split(maxsplit=1)[0] for line in scp.read_text().splitlines()] == [u for u, _ in entries]
+    return scp.exists() and [line.split()[0] for line in scp.read_text().splitlines()] == [u for u, _ in entries]

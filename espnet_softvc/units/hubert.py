@@ -134,7 +134,8 @@ def from_original_state_dict(state_dict, path):
                         f"unexpected parameters, e.g. {example})")  # fmt: skip
     bad = [k for k in expected if mapped[k].shape != expected[k].shape]
     if bad:
-        raise UserError(f"{path}: not a HuBERT-base checkpoint (wrong shape {tuple(mapped[bad[0]].shape)} for {bad[0]})")
+        shape = tuple(mapped[bad[0]].shape)
+        raise UserError(f"{path}: not a HuBERT-base checkpoint (wrong shape {shape} for {bad[0]})")
     model.load_state_dict(mapped, strict=True)
     return model
 

@@ -1,10 +1,11 @@
 """A small soft content encoder trained here the HuBERT-Soft way (bshall/hubert train.py, without masking).
 
 Backbone = torchaudio wav2vec2/HuBERT blocks at small width (HuBERT's 7-conv front end, same kernels and
-strides, 64 -> 192 channels; 3 post-norm transformer layers of 192; 1.5 M parameters), then ``proj`` -> 256 and cosine-similarity logits against
-``label_embedding`` / 0.1, trained with cross-entropy on every frame against discrete units (our MFCC k-means
-labels). Optimiser as the original (AdamW betas (0.9, 0.98), eps 1e-6, weight decay 1e-2, clip 10) with a
-higher learning rate and a short warm-up, since it starts from scratch instead of HuBERT-Discrete.
+strides, 64 -> 192 channels; 3 post-norm transformer layers of 192; 1.6 M parameters), then ``proj`` -> 256
+and cosine-similarity logits against ``label_embedding`` / 0.1, trained with cross-entropy on every frame
+against discrete units (our MFCC k-means labels). Optimiser as the original (AdamW betas (0.9, 0.98), eps 1e-6,
+weight decay 1e-2, clip 10) with a higher learning rate and a short warm-up: it starts from scratch instead
+of fine-tuning HuBERT-Discrete. Batches are random crops aligned to the 320-sample unit frames.
 """
 import copy
 import logging
@@ -18,7 +19,8 @@ from espnet_softvc.units.hubert import HOP, ContentEncoder
 
 SMALL_BACKBONE = dict(
     extractor_mode="group_norm",
-    extractor_conv_layer_config=[[64, 10, 5], [64, 3, 2], [128, 3, 2], [128, 3, 2], [192, 3, 2], [192, 2, 2], [192, 2, 2]],
+    extractor_conv_layer_config=[[64, 10, 5], [64, 3, 2], [128, 3, 2], [128, 3, 2], [192, 3, 2], [192, 2, 2],
+                                 [192, 2, 2]],
     extractor_conv_bias=False, encoder_embed_dim=192, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=32,
     encoder_pos_conv_groups=8, encoder_num_layers=3, encoder_num_heads=4, encoder_attention_dropout=0.1,
     encoder_ff_interm_features=512, encoder_ff_interm_dropout=0.0, encoder_dropout=0.1,
@@ -51,8 +53,8 @@ def evaluate(model, wavs, labels):
 
 
 def train_soft_encoder(
-    wavs, labels, num_labels=100, dev=None, steps=1500, batch_size=8, segment=100, lr=5e-4, warmup=100,
-    valid_interval=250, seed=0,
+    wavs, labels, num_labels=100, dev=None, steps=400, batch_size=8, segment=50, lr=5e-4, warmup=100,
+    valid_interval=100, seed=0,
 ):  # fmt: skip
     """Train a small ``ContentEncoder`` to predict ``labels`` from ``wavs``; return it (best on dev) and the log.
 

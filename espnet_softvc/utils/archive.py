@@ -64,7 +64,8 @@ def check_content(source, name, data):
             np.load(io.BytesIO(data), allow_pickle=False)
         elif suffix == ".npz":
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-                [arrays[key] for key in arrays.files]
+                for key in arrays.files:
+                    arrays[key]  # reading each array refuses object (pickled) arrays
         elif suffix not in PLAIN:
             raise UserError(f"{source}: member {name!r} is not a checkpoint, YAML, array or plain data file; refused")
     except UserError:
@@ -216,7 +217,7 @@ def model_zoo_cache(tag, cachedir=None):
             package = Path(espnet_model_zoo.__file__).parent
             cachedir = package if os.access(package, os.W_OK) else cachedir
         except ImportError:
-            note = "espnet_model_zoo is not installed, so its default "
+            note = " (espnet_model_zoo is not installed: its default cache)"
     name, _, revision = tag.partition("@")
     repo = Path(cachedir) / f"models--{name.replace('/', '--')}"
     ref = repo / "refs" / (revision or "main")  # a branch or tag names a commit; a commit names itself
@@ -224,7 +225,7 @@ def model_zoo_cache(tag, cachedir=None):
     snapshots = [repo / "snapshots" / commit] if commit else list((repo / "snapshots").glob("*"))
     if len(snapshots) != 1 or not (snapshots[0] / "meta.yaml").is_file():
         raise UserError(
-            f"{tag}: not a file or folder, and not in {note}the espnet_model_zoo cache {cachedir} "
-            "(nothing is downloaded: fetch it with espnet_model_zoo_download, or give the packed zip)"
+            f"{tag}: not a file or folder, and not in the espnet_model_zoo cache {cachedir}{note}; nothing is "
+            "downloaded here: fetch it with espnet_model_zoo_download, or give the packed zip"
         )
     return snapshots[0], repo

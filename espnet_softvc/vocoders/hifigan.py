@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
 
-from espnet_softvc.feats.log_mel import N_MELS
+from espnet_softvc.feats.log_mel import N_MELS, SAMPLE_RATE
 from espnet_softvc.softvc.checkpoint import strip_prefix
 from espnet_softvc.utils.errors import UserError
 
@@ -61,7 +61,7 @@ def generator_state_dict(obj):
 class SoftVCHiFiGAN:
     """(T, 128) natural-log mel -> (S,) 16 kHz wav with S = 160 (T + 10), the original ``generate()``."""
 
-    sample_rate = 16000
+    sample_rate = SAMPLE_RATE
 
     def __init__(self, generator):
         self.generator = generator
