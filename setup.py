@@ -15,6 +15,12 @@ setup(
         "kaldiio",
         "soundfile",
         "scikit-learn",
+        "librosa",
+        "noisereduce",
+        "pesq",
+        "pystoi",
+        "speechmos",
+        "onnxruntime",
         "tqdm",
         "pyyaml",
         "tensorboard",
@@ -25,6 +31,15 @@ setup(
         "console_scripts": [
             "softvc-mels=espnet_softvc.bin.mels:main",
             "softvc-generate=espnet_softvc.bin.generate:main",
+            "softvc-encode=espnet_softvc.bin.encode:main",
+            "softvc-train-units=espnet_softvc.bin.train_units:main",
+            "softvc-dump-units=espnet_softvc.bin.dump_units:main",
+            "softvc-train=espnet_softvc.bin.train:main",
+            "softvc-convert=espnet_softvc.softvc.convert:main",
+            "softvc-pack=espnet_softvc.bin.pack:main",
+            "softvc-denoise=espnet_softvc.bin.denoise:main",
+            "softvc-baseline-data=espnet_softvc.bin.baseline_data:main",
+            "softvc-results=espnet_softvc.scoring.results:main",
         ]
     },
 )

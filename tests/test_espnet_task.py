@@ -234,7 +234,7 @@ def test_training_cli_names_the_bad_utterance(dumps, tmp_path):
                 writer[key] = units + 100 if key == "TINY-0003" else units
         for name in ("feats.scp", "feats_shape"):
             shutil.copy(source / name, target / name)
-    args = task_args(tmp_path / "dump", tmp_path / "exp", "discrete", "--max_epoch", 1, "--batch_size", 1)
+    args = task_args(tmp_path / "dump", tmp_path / "exp", "discrete", "--max_epoch", 1, "--batch_size", NUM_TRAIN)
     proc = run_cli(TRAIN, *args)
     assert_user_error(proc, "TINY-0003: unit id", "out of range 0..99")
 

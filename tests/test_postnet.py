@@ -94,8 +94,7 @@ def test_untrained_postnet_is_identity_and_keeps_padding(arch):
     torch.testing.assert_close(out, mel)
 
 
-@pytest.mark.parametrize("arch", sorted(BODIES))
-def test_training_steps_reduce_the_loss(speech, arch):
+def test_training_steps_reduce_the_loss(speech, arch="conv"):  # the kept architecture (README: conv vs unet)
     from espnet_softvc.feats.log_mel import LogMelSpectrogram
     from espnet_softvc.postnet.train import noisy_batch
 

@@ -18,6 +18,7 @@
 #   --num_utts N                      tiny corpus: first N sentences only [all 163]
 #   --train_args "ARGS"               extra arguments for every training (e.g. "--max_epoch 2") [none]
 #   --inference_args "ARGS"           extra arguments for decoding [none]
+#   --baseline_tf_utts N              train utterances decoded teacher-forced for the table's L1 train [32]
 #   --dev_list FILE                   LJSpeech dev utterance ids (the paper's split) [every 100th utterance]
 #   --allow_pipes true|false          run 'cmd |' entries of wav.scp [false]
 #   --skip_upload true|false          stage 10 Hugging Face upload [true]
@@ -40,6 +41,7 @@ inference_model=valid.loss.ave.pth
 vocoder_file=""
 dev_list=""
 num_utts=""
+baseline_tf_utts=32
 train_args=""
 inference_args=""
 allow_pipes=false
@@ -180,3 +182,143 @@ if run_stage 6; then
     done
   done
 fi
+
+if run_stage 7; then
+  denoiser_config=$([ "$corpus" = tiny ] && echo conf/tuning/train_denoiser_tiny.yaml || echo conf/train_denoiser.yaml)
+  expdir=exp/denoiser_softvc
+  log "denoising postnet: noisy/clean pairs, training ($denoiser_config, log: $expdir/train.log), applying"
+  for dset in $sets; do
+    [ -f "dump/denoise/$dset/clean.scp" ] || ${train_cmd} "dump/denoise/$dset/log/make_pairs.log" \
+      python -m espnet_softvc.postnet.make_pairs "data/$dset/wav.scp" "dump/denoise/$dset" --copies 2
+  done
+  pair_opts() {  # prefix set
+    echo "--${1}_data_path_and_name_and_type dump/denoise/$2/noisy.scp,units,kaldi_ark" \
+         "--${1}_data_path_and_name_and_type dump/denoise/$2/clean.scp,feats,kaldi_ark"
+  }
+  ${train_cmd} exp/stats_denoiser/log/collect_stats.log \
+    python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$denoiser_config" \
+    $(pair_opts train train) $(pair_opts valid dev) --output_dir exp/stats_denoiser --ngpu 0 --num_workers 0
+  ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+    python -m espnet_softvc.bin.softvc_train --config "$denoiser_config" $(pair_opts train train) $(pair_opts valid dev) \
+    --train_shape_file exp/stats_denoiser/train/feats_shape --valid_shape_file exp/stats_denoiser/valid/feats_shape \
+    --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
+  for kind in $kinds; do  # the acoustic models' decoded mels, denoised
+    ${decode_cmd} "exp/softvc_$kind/decode_dev_postnet/log/denoise.log" \
+      python -m espnet_softvc.bin.denoise "exp/softvc_$kind/decode_dev/norm/feats.scp" \
+      "exp/softvc_$kind/decode_dev_postnet/norm" --model_file "$expdir/$inference_model" --train_config "$expdir/config.yaml"
+  done
+fi
+
+score_results() {  # RESULTS.md, results.csv, mels_<utt>.png, curves.png in the recipe dir
+  ${train_cmd} exp/log/score.log \
+    python -m espnet_softvc.scoring.results exp dump --set dev --train_set train --out_dir . --corpus "$corpus"
+  log "results: $PWD/RESULTS.md (table), results.csv, mels_*.png, curves.png"
+}
+if run_stage 8; then
+  score_results
+fi
+
+baseline_data_opts() {  # train|valid set with_fastspeech2_data -> ESPnet data options of the stock baselines
+  local o="--$1_data_path_and_name_and_type dump/discrete/$2/text,text,text"
+  o+=" --$1_data_path_and_name_and_type dump/$2/feats.scp,speech,kaldi_ark"
+  if [ "$3" = true ]; then
+    o+=" --$1_data_path_and_name_and_type dump/baselines/$2/durations,durations,text_int"
+    o+=" --$1_data_path_and_name_and_type dump/baselines/$2/pitch.scp,pitch,kaldi_ark"
+    o+=" --$1_data_path_and_name_and_type dump/baselines/$2/energy.scp,energy,kaldi_ark"
+  fi
+  echo "$o"
+}
+baseline() {  # train one stock ESPnet model on the discrete units, then decode dev (free-running, teacher-forced)
+  local model=$1 expdir=exp/tts_$1 stats=exp/stats_baselines fs2=false extra_opts="" ddp_opts="" config
+  config=conf/train_$model.yaml; [ "$corpus" = tiny ] && config=conf/tuning/train_${model}_tiny.yaml
+  if [ "$model" = fastspeech2 ]; then
+    fs2=true extra_opts="--pitch_normalize_conf stats_file=$stats/train/pitch_stats.npz"
+    extra_opts+=" --energy_normalize_conf stats_file=$stats/train/energy_stats.npz"
+  fi
+  [ "$ngpu" -gt 1 ] && ddp_opts="--multiprocessing_distributed true"
+  log "training $expdir ($config, log: $expdir/train.log)"
+  ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+    python -m espnet2.bin.tts_train --config "$config" $baseline_common_opts \
+    --normalize global_mvn --normalize_conf "stats_file=$stats/train/feats_stats.npz" $extra_opts \
+    $(baseline_data_opts train train $fs2) $(baseline_data_opts valid dev $fs2) \
+    --train_shape_file "$stats/train/text_shape" --train_shape_file "$stats/train/speech_shape" \
+    --valid_shape_file "$stats/valid/text_shape" --valid_shape_file "$stats/valid/speech_shape" \
+    --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
+  # free-running dev, capped at 1.5x the reference length (2 frames per unit x 1.5 = --maxlenratio 3); teacher-forced
+  # dev and the first $baseline_tf_utts train utterances (L1 train). FastSpeech2 teacher-forced: baseline_decode.
+  head -n "$baseline_tf_utts" dump/discrete/train/text | cut -d' ' -f1 >"$expdir/train_tf_keys"
+  local mode dset outdir keys tf_opts
+  for mode in dev dev_tf train_tf; do
+    dset=${mode%_tf} outdir=$expdir/decode_$mode keys="" tf_opts="--maxlenratio 3.0"
+    log "decoding $outdir with $inference_model"
+    [ "$mode" = train_tf ] && keys="--key_file $expdir/train_tf_keys"
+    if [ "$mode" != dev ] && [ "$fs2" = true ]; then
+      ${decode_cmd} --gpu "$ngpu" "$outdir/log/decode.log" \
+        python -m espnet_softvc.bin.baseline_decode "$expdir/config.yaml" "$expdir/$inference_model" \
+        "dump/discrete/$dset/text" "dump/$dset/feats.scp" "dump/baselines/$dset" "$outdir" $keys
+    else
+      [ "$mode" != dev ] && tf_opts="--use_teacher_forcing true --data_path_and_name_and_type dump/$dset/feats.scp,speech,kaldi_ark"
+      ${decode_cmd} --gpu "$ngpu" "$outdir/log/decode.log" \
+        python -m espnet2.bin.tts_inference --ngpu "$ngpu" --train_config "$expdir/config.yaml" \
+        --model_file "$expdir/$inference_model" --data_path_and_name_and_type "dump/discrete/$dset/text,text,text" \
+        $tf_opts $keys --output_dir "$outdir"
+    fi
+  done
+}
+
+if run_stage 9; then
+  # Stock ESPnet TTS models on the same discrete units (text, --token_type word) and the same dumped Soft-VC mels
+  # (--odim 128, GlobalMVN): Tacotron2 without / with guided attention, Transformer-TTS, FastSpeech2.
+  [ -f dump/discrete/train/text ] || die "stage 9 needs the discrete units of stage 3 (--unit_type discrete or both)"
+  baseline_common_opts="--token_type word --token_list dump/discrete/train/tokens.txt --cleaner none --g2p none --odim 128"
+  for dset in $sets; do
+    if [ ! -f "dump/baselines/$dset/durations" ]; then
+      log "FastSpeech2 durations (2 frames per unit), token-averaged pitch and energy: dump/baselines/$dset"
+      ${train_cmd} "dump/baselines/$dset/log/baseline_data.log" \
+        python -m espnet_softvc.bin.baseline_data "dump/$dset/feats.scp" "dump/discrete/$dset/text" \
+        "data/$dset/wav.scp" "dump/baselines/$dset" --token_list dump/discrete/train/tokens.txt --nj "$nj" $pipe_opt
+    fi
+  done
+  if [ ! -f exp/stats_baselines/train/feats_stats.npz ]; then
+    log "statistics of the baselines (one collect_stats for all: mels, given pitch and energy)"
+    ${train_cmd} exp/stats_baselines/log/collect_stats.log \
+      python -m espnet2.bin.tts_train --collect_stats true $baseline_common_opts --normalize none --ngpu 0 \
+      --num_workers 0 $(baseline_data_opts train train true) $(baseline_data_opts valid dev true) \
+      --output_dir exp/stats_baselines
+  fi
+  # On CPU each training uses one thread: run $nj at once. On a GPU, one after the other.
+  at_once=1; [ "$ngpu" -eq 0 ] && at_once=$nj
+  pids=()
+  for model in tacotron2 tacotron2_ga transformer fastspeech2; do
+    baseline "$model" & pids+=($!)
+    if [ "${#pids[@]}" -ge "$at_once" ]; then for pid in "${pids[@]}"; do wait "$pid" || die "baseline training failed"; done; pids=(); fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "baseline training failed"; done
+  score_results  # RESULTS.md again, now with the baselines
+fi
+
+if run_stage 10; then
+  for kind in $kinds; do
+    tag=softvc_$kind; expdir=exp/$tag; packed=$expdir/${tag}_${inference_model%.*}.zip
+    pack_opts=(--train_config "$expdir/config.yaml" --model_file "$expdir/$inference_model" --tag "$tag" --outpath "$packed")
+    [ -f RESULTS.md ] && pack_opts+=(--results RESULTS.md)
+    log "packing $expdir -> $packed"
+    python -m espnet_softvc.bin.pack "${pack_opts[@]}"
+    if [ "$skip_upload" = false ]; then  # like egs2/TEMPLATE/tts1: a clone of the HF repo, git-lfs, push
+      [ -n "$hf_repo" ] || die "--hf_repo is needed for the upload (e.g. --hf_repo <user>/${tag}_ljspeech)"
+      [ "$kinds" = "$kind" ] || die "one model per Hugging Face repo: upload with --unit_type soft or discrete"
+      git lfs --version >/dev/null 2>&1 || die "the upload needs git-lfs"
+      dir_repo=$expdir/hf_${hf_repo//\//_}
+      [ -d "$dir_repo" ] || git clone "https://huggingface.co/$hf_repo" "$dir_repo"
+      unzip -o "$packed" -d "$dir_repo"  # README.md in the zip is the model card
+      (cd "$dir_repo" && git lfs track "*.pth" "*.npz" && git add . &&
+        { git diff --cached --quiet || git commit -m "Update $tag"; } && git push)
+      log "uploaded $packed to https://huggingface.co/$hf_repo"
+    else
+      log "upload skipped (--skip_upload false --hf_repo <user>/<name> uploads $packed)"
+    fi
+  done
+fi
+
+current_stage=$stop_stage
+log "done. Results: $PWD/RESULTS.md (stage 8); models, plots and decoded mels/wavs: $PWD/exp/softvc_*/{images,decode_dev/norm,decode_dev/wav}"

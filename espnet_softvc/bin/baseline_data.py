@@ -13,7 +13,7 @@ out_dir/data/         one ark/scp shard per job
 The unit ``text`` is only checked (same utterances as the mels, tokens in the token list, 2N <= T <= 2N + 1).
 
     python -m espnet_softvc.bin.baseline_data dump/train/feats.scp dump/discrete/train/text data/train/wav.scp \
-        dump/baselines/train --token_list dump/discrete/tokens.txt --nj 2
+        dump/baselines/train --token_list dump/discrete/train/tokens.txt --nj 2
 """
 import argparse
 import functools
@@ -47,11 +47,11 @@ def unit_durations(num_units, num_frames, utt_id="utterance"):
     return np.array([FRAMES_PER_UNIT] * num_units + [remainder], dtype=np.int64)
 
 
-def read_units_text(path, tokens):
+def read_units_text(path, tokens=None):
     """``{uttid: [unit token, ...]}`` from an ESPnet ``text`` of units, every token checked against ``tokens``."""
     units = {}
     for utt_id, value in read_scp(path).items():
-        unknown = sorted(set(value.split()) - tokens)
+        unknown = sorted(set(value.split()) - tokens) if tokens is not None else []
         if unknown:
             raise UserError(f"{path}: {utt_id} has tokens not in the token list (e.g. {unknown[:3]})")
         units[utt_id] = value.split()
@@ -106,7 +106,7 @@ def prepare(feats_scp, text, wav_scp, out_dir, token_list, nj=1, allow_pipes=Fal
     if tokens is not None and not tokens:
         raise UserError(f"{token_list}: empty token list")
     feats = read_scp(feats_scp)
-    units = read_units_text(text, tokens) if tokens else {u: v.split() for u, v in read_scp(text).items()}
+    units = read_units_text(text, tokens)
     wavs = read_scp(wav_scp, allow_pipes=True)
     for name, ids in ((text, units), (wav_scp, wavs)):
         missing = sorted(set(feats) - set(ids))

@@ -5,8 +5,8 @@
 else (free-running decoding, teacher-forced Tacotron2 / Transformer) uses ``tts_inference`` directly. Writes the
 same layout as ``tts_inference``: ``out_dir/norm/feats.scp`` and ``out_dir/denorm/feats.scp`` (raw log-mels).
 
-    python -m espnet_softvc.bin.baseline_decode exp/fastspeech2/config.yaml exp/fastspeech2/valid.loss.ave.pth \
-        dump/discrete/dev/text dump/dev/feats.scp dump/baselines/dev exp/fastspeech2/decode_dev_tf
+    python -m espnet_softvc.bin.baseline_decode exp/tts_fastspeech2/config.yaml exp/tts_fastspeech2/valid.loss.ave.pth \
+        dump/discrete/dev/text dump/dev/feats.scp dump/baselines/dev exp/tts_fastspeech2/decode_dev_tf
 """
 import argparse
 import logging

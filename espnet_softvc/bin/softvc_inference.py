@@ -13,6 +13,7 @@ The CLI decodes a units scp (``npy`` or ``kaldi_ark``) into ESPnet's decode layo
 """
 import argparse
 import logging
+import time
 from pathlib import Path
 
 import kaldiio
@@ -105,11 +106,15 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
     ):
         for keys, batch in tqdm(loader, total=total, desc="decode"):
             units = batch["units"][0, : batch["units_lengths"][0]]
-            output = unit2speech(units, name=keys[0], vocode=vocode)
+            start = time.perf_counter()
+            output = unit2speech(units, name=keys[0], vocode=False)
+            frames = output["feat_gen"].size(0)  # ESPnet's decode-log lines, read by scoring/results.py (RTF)
+            logging.info(f"inference speed = {frames / (time.perf_counter() - start):.1f} frames / sec.")
+            logging.info(f"{keys[0]} (size:{units.size(0)}->{frames})")
             feats_writer[keys[0]] = output["feat_gen"].float().cpu().numpy()
             if vocode:
                 wav_path = wav_dir / f"{keys[0]}.wav"
-                save_wav(wav_path, output["wav"].cpu().numpy(), unit2speech.fs)
+                save_wav(wav_path, unit2speech.vocoder(output["feat_gen"].float()).cpu().numpy(), unit2speech.fs)
                 wav_scp.write(f"{keys[0]} {wav_path}\n")
     if not vocode:
         (wav_dir / "wav.scp").unlink()

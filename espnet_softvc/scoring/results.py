@@ -162,10 +162,12 @@ def real_time_factor(decode_dir):
     return seconds / (frames * FRAME_SECONDS) if frames else None
 
 
-def capped_utterances(decode_dir):
-    """How many utterances ESPnet's decode log says reached the maximum output length."""
-    logs = sorted(Path(decode_dir).rglob("*.log"))
-    return sum(log.read_text(errors="replace").count("output length reaches maximum length") for log in logs)
+def capped_utterances(decode_dir, maxlenratio, reduction_factor=1):
+    """How many utterances of ESPnet's decode log (``uttid (size:N+1->T)``) reached the decoder's maximum length
+    ``maxlenratio * (N + 1)`` frames (ESPnet's own warning misses the ones that overshoot it by a partial step)."""
+    sizes = [tuple(map(int, m)) for log in sorted(Path(decode_dir).rglob("*.log"))
+             for m in re.findall(r"\(size:(\d+)->(\d+)\)", log.read_text(errors="replace"))]  # fmt: skip
+    return sum(frames > int(tokens * maxlenratio) - reduction_factor for tokens, frames in sizes)
 
 
 def decoded_mels(decode_dir, normalized):
@@ -208,7 +210,7 @@ def _teacher_forced_l1(row, column, decode_dir, reference, normalized, own_l1):
         row.set(column, None, f"no teacher-forced decode `{decode_dir.name}/`")
 
 
-def _free_running(row, decode_dir, reference, normalized):
+def _free_running(row, decode_dir, reference, normalized, maxlenratio, reduction_factor):
     """Free-running columns of ``decode_dir``; returns its mels (None if there is no such decode)."""
     decode = decoded_mels(decode_dir, normalized)
     if decode is None:
@@ -220,10 +222,10 @@ def _free_running(row, decode_dir, reference, normalized):
         row.set(key, scores[key], None)
     row.set("l1_valid_fr", scores["l1"], None)
     row.set("rtf", real_time_factor(decode_dir), f"no `inference speed` lines in the logs of `{decode_dir}/`")
-    capped = capped_utterances(decode_dir)
+    capped = capped_utterances(decode_dir, maxlenratio, reduction_factor)
     if capped:
-        row.reasons["length_error_source"] = (f"{capped} of {len(decode)} utterances stopped at the decoder's "
-                                              "maximum length (--maxlenratio): no stop token predicted")  # fmt: skip
+        row.reasons["length_error_source"] = (f"{capped} of {len(decode)} utterances stopped at the decoder's maximum "
+                                              f"length (--maxlenratio {maxlenratio}): no stop token")  # fmt: skip
     return decode
 
 
@@ -232,17 +234,17 @@ def _training(row, tts, stats, best, params, model_dir):
     valid = stats[best].get("valid", {})
     ga_key = next((k for k in ("attn_loss", "enc_dec_attn_loss") if k in valid), None)
     no_ga = {"softvc": "no attention (units are upsampled, 2 frames each)",
-             "fastspeech2": "no attention (durations given)"}.get(tts, "guided attention off: not computed")  # fmt: skip
+             "fastspeech2": "no attention (durations given)"}.get(tts, "guided attention off: not computed")
     row.set("ga_loss", ga_key and valid[ga_key], no_ga)
     row.set("params", params, f"no model file ({', '.join(MODEL_FILES)}) in `{model_dir}/`")
     row.set("epochs", len(stats), None)
     parts = [part for epoch in stats.values() for part in epoch.values() if isinstance(part, dict)]
     row.set("train_time", sum(_seconds(part.get("time", 0)) for part in parts), None)
-    row.curves = {split: [(e, stats[e][split]["l1_loss"]) for e in sorted(stats) if "l1_loss" in stats[e].get(split, {})]
-                  for split in ("train", "valid")}  # fmt: skip
+    row.curves = {split: [(e, stats[e][split]["l1_loss"]) for e in sorted(stats)
+                          if "l1_loss" in stats[e].get(split, ())] for split in ("train", "valid")}  # fmt: skip
 
 
-def model_rows(model_dir, reference, train_reference, eval_set, train_set):
+def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxlenratio=3.0):
     """The rows of one ``exp/<tag>/``: one per free-running decode dir ``decode_<eval_set><suffix>`` (at least one)."""
     model_dir = Path(model_dir)
     config = yaml.safe_load((model_dir / "config.yaml").read_text()) or {}
@@ -261,9 +263,12 @@ def model_rows(model_dir, reference, train_reference, eval_set, train_set):
                                                ("l1_valid_tf", eval_set, reference, "valid")):  # fmt: skip
             own = None  # Soft-VC reports raw log-mel L1 per utterance, the same quantity (not after a postnet)
             if config.get("tts") == "softvc" and not suffix:
-                own = (stats[best][split]["l1_loss"], f"Soft-VC's own {split} l1_loss at epoch {best} (lowest valid loss)")
+                note = f"Soft-VC's own {split} l1_loss at epoch {best} (lowest valid loss)"
+                own = (stats[best][split]["l1_loss"], note)
             _teacher_forced_l1(row, column, model_dir / f"decode_{decode_set}_tf{suffix}", ref, normalized, own)
-        row.decoded = _free_running(row, model_dir / f"{prefix}{suffix}", reference, normalized)
+        reduction_factor = (config.get("tts_conf") or {}).get("reduction_factor", 1)
+        row.decoded = _free_running(row, model_dir / f"{prefix}{suffix}", reference, normalized, maxlenratio,
+                                    reduction_factor)  # fmt: skip
         _training(row, config.get("tts"), stats, best, params, model_dir)
         rows.append(row)
     return rows
@@ -376,13 +381,14 @@ def plot_curves(rows, path):
     plt.close(fig)
 
 
-def write_results(exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", corpus="", tags=None, plot_utts=2):
+def write_results(exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", corpus="", tags=None, plot_utts=2,
+                  maxlenratio=3.0):
     """Score every model of ``exp_dir`` and write RESULTS.md, results.csv and the figures; returns the rows."""
     out_dir = Path(out_dir)
     reference = read_mels(Path(ref_dir) / eval_set / "feats.scp")
     train_reference = read_mels(Path(ref_dir) / train_set / "feats.scp")
-    rows = [row for d in find_model_dirs(exp_dir, tags) for row in model_rows(d, reference, train_reference,
-                                                                              eval_set, train_set)]  # fmt: skip
+    rows = [row for d in find_model_dirs(exp_dir, tags)
+            for row in model_rows(d, reference, train_reference, eval_set, train_set, maxlenratio)]  # fmt: skip
     table, notes = format_table(rows)
     epochs = sorted({int(r.values["epochs"]) for r in rows})
     utts = sorted(reference)[:plot_utts]
@@ -419,9 +425,11 @@ def main(argv=None):
     parser.add_argument("--corpus", default="", help="corpus name for the header")
     parser.add_argument("--tags", nargs="+", help="only these exp/<tag> dirs, in this order [all, Soft-VC first]")
     parser.add_argument("--plot_utts", type=int, default=2, help="dev utterances to plot [2]")
+    parser.add_argument("--maxlenratio", type=float, default=3.0,
+                        help="--maxlenratio of the free-running decodes, to count utterances that hit it [3.0]")
     args = parser.parse_args(argv)
     rows = write_results(args.exp_dir, args.ref_dir, args.out_dir, args.eval_set, args.train_set, args.corpus,
-                         args.tags, args.plot_utts)  # fmt: skip
+                         args.tags, args.plot_utts, args.maxlenratio)  # fmt: skip
     print(f"wrote {Path(args.out_dir) / 'RESULTS.md'} ({len(rows)} rows), results.csv and figures")
 
 
