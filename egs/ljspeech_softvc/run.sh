@@ -104,9 +104,10 @@ if run_stage 3; then
   log "unit dump ($unit_type units, $content_encoder content encoder)"
   if [ "$content_encoder" = offline ]; then
     # k-means over MFCCs of train, and a small soft encoder trained the HuBERT-Soft way on those labels
-    if [ ! -f exp/units/soft_encoder.pt ]; then
+    units_opts=""; [[ $kinds == *soft* ]] || units_opts="--steps 0"  # discrete only: k-means, no soft encoder
+    if [ ! -f exp/units/kmeans.pt ] || { [[ $kinds == *soft* ]] && [ ! -f exp/units/soft_encoder.pt ]; }; then
       ${train_cmd} exp/units/log/train_units.log \
-        python -m espnet_softvc.bin.train_units data/train/wav.scp exp/units --dev data/dev/wav.scp
+        python -m espnet_softvc.bin.train_units data/train/wav.scp exp/units --dev data/dev/wav.scp $units_opts
     fi
     soft_opts="--checkpoint exp/units/soft_encoder.pt"; discrete_opts="--kmeans exp/units/kmeans.pt"
   else

@@ -40,6 +40,7 @@ def split_corpus(corpus, dev_list, dev_every):
             raise UserError(f"{dev_list}: {len(unknown)} ids not in {wav_dir} (first: {unknown[0]})")
     else:
         dev_ids = set(list(wavs)[dev_every - 1 :: dev_every])
+        print(f"note: no --dev_list given: every {dev_every}th utterance of {wav_dir} is dev ({len(dev_ids)})")
     return {
         "train": {u: p for u, p in wavs.items() if u not in dev_ids},
         "dev": {u: p for u, p in wavs.items() if u in dev_ids},

@@ -25,6 +25,8 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True, type=Path, help="original Soft-VC acoustic-model checkpoint.")
     parser.add_argument("--vocoder", type=Path, help="also write <name>.wav with this vocoder (HiFi-GAN .pt, PWG .pkl)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"],
+                        help="fp32: exact (default); bf16 / int8 (CPU): faster, see README 'Fast generation'")  # fmt: skip
     args = parser.parse_args(argv)
 
     acoustic = load_original(args.checkpoint, kind=args.model).to(args.device)
@@ -34,7 +36,7 @@ def main(argv=None):
         units = check_units(load_npy(path), args.model, path)
         if units.dim() == (2 if args.model == "discrete" else 3) and units.size(0) != 1:
             raise UserError(f"{path}: expected one utterance, got a batch of {units.size(0)}")
-        mel = acoustic.generate(units.to(args.device))  # (1, 2N, 128)
+        mel = acoustic.generate(units.to(args.device), precision=args.precision)  # (1, 2N, 128)
         out = (args.out_dir / path.relative_to(args.in_dir)).with_suffix(".npy")
         save_npy(out, mel[0].T.cpu().numpy())
         if vocoder is not None:

@@ -16,19 +16,19 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from espnet_softvc.units.dump import read_wav_scp
 from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.hubert import HOP
 from espnet_softvc.units.kmeans import learn_kmeans, mfcc, save_kmeans
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
+from espnet_softvc.utils.kaldi_data import read_scp
 
 
 def load_set(source, extension):
     """Directory (rglob ``*extension``) or wav.scp -> list of 16 kHz wavs (each >= 320 samples)."""
     source = Path(source)
-    paths = [p for _, p in read_wav_scp(source)] if source.is_file() else find_files(source, extension)
+    paths = list(read_scp(source).values()) if source.is_file() else find_files(source, extension)
     wavs = [load_audio(p) for p in tqdm(paths, desc=f"loading {source}")]
     short = [p for p, w in zip(paths, wavs) if w.numel() < HOP]
     if short:

@@ -132,14 +132,14 @@ class SoftVC(AbsTTS):
         loss = self._l1(self.model(units, previous), target, mask, text_lengths)
         stats = dict(l1_loss=loss.detach())
         if self.postnet is not None:  # trained on what it will see: the free-running output (no gradient into it)
-            generated = self.model.generate(units).clone()
+            generated = self.model.generate(units, lengths=text_lengths).clone()
             post_loss, post_stats = denoise_loss(self.postnet(generated, 2 * text_lengths), target, 2 * text_lengths)
             loss = loss + post_loss
             stats.update(postnet_loss=post_loss.detach(), postnet_mel_snr=post_stats["mel_snr"],
                          postnet_l1_free=post_stats["l1"])  # fmt: skip
         stats["loss"] = loss.detach()
         if not self.training and self.free_running_valid:
-            generated = self.model.generate(units) if self.postnet is None else generated
+            generated = self.model.generate(units, lengths=text_lengths) if self.postnet is None else generated
             error = (generated - target).abs() * mask[..., None]
             stats["l1_free"] = (error.sum(dim=(1, 2)) / (N_MELS * 2 * text_lengths)).mean()
         loss, stats, weight = force_gatherable((loss, stats, units.size(0)), loss.device)

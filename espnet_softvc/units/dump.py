@@ -17,26 +17,8 @@ from tqdm import tqdm
 from espnet_softvc.units.extractor import cached_extractor
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.kaldi_data import read_scp
 from espnet_softvc.utils.parallel import run_jobs
-
-
-def read_wav_scp(path):
-    """Kaldi ``wav.scp`` -> list of (uttid, audio path). Pipes (``cmd |``) are not supported."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read wav.scp ({e.strerror or e})") from None
-    entries = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or parts[1].rstrip().endswith("|"):
-            raise UserError(f"{path}:{number}: expected 'uttid path/to/audio' (no pipes), got {line!r}")
-        entries.append((parts[0], parts[1].strip()))
-    if not entries:
-        raise UserError(f"{path}: empty wav.scp")
-    return entries
 
 
 def token_list(num_units):
@@ -74,7 +56,7 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
     Shards already written by a run with the same encoder and ``nj`` are kept. Returns the number of utterances.
     """
     out_dir = Path(out_dir)
-    entries = sorted(read_wav_scp(wav_scp))
+    entries = sorted(read_scp(wav_scp).items())
     extractor = cached_extractor(kind, checkpoint, kmeans, device)  # fail early on bad files, before forking
     if nj > 1 and extractor.device.type != "cpu":
         logging.warning("--nj %d ignored on %s: one process encodes on the accelerator", nj, device)
