@@ -283,7 +283,9 @@ def find_model_dirs(exp_dir, tags=None):
         if missing:
             raise UserError(f"{missing[0]}: no checkpoint.pth (not a finished ESPnet training dir)")
         return dirs
-    dirs = [d.parent for d in exp_dir.glob("*/checkpoint.pth") if (d.parent / "config.yaml").exists()]
+    configs = {d.parent: d.parent / "config.yaml" for d in exp_dir.glob("*/checkpoint.pth")}
+    # the standalone denoiser maps mels to mels: it is scored through the "+ postnet" rows, not as a model
+    dirs = [d for d, c in configs.items() if c.exists() and (yaml.safe_load(c.read_text()) or {}).get("tts") != "denoiser"]
     if not dirs:
         raise UserError(f"{exp_dir}: no trained models (exp/<tag>/config.yaml + checkpoint.pth)")
     rank = {d: describe(yaml.safe_load((d / "config.yaml").read_text()) or {})[1] for d in dirs}
