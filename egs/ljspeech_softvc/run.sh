@@ -303,6 +303,9 @@ if run_stage 10; then
     tag=softvc_$kind; expdir=exp/$tag; packed=$expdir/${tag}_${inference_model%.*}.zip
     pack_opts=(--train_config "$expdir/config.yaml" --model_file "$expdir/$inference_model" --tag "$tag" --outpath "$packed")
     [ -f RESULTS.md ] && pack_opts+=(--results RESULTS.md)
+    if [ -f exp/denoiser_softvc/config.yaml ]; then  # the standalone denoising postnet of stage 7
+      pack_opts+=(--postnet_config exp/denoiser_softvc/config.yaml --postnet_file "exp/denoiser_softvc/$inference_model")
+    fi
     log "packing $expdir -> $packed"
     python -m espnet_softvc.bin.pack "${pack_opts[@]}"
     if [ "$skip_upload" = false ]; then  # like egs2/TEMPLATE/tts1: a clone of the HF repo, git-lfs, push

@@ -20,6 +20,7 @@ import kaldiio
 import torch
 from tqdm import tqdm
 
+from espnet_softvc.postnet.model import load_postnet
 from espnet_softvc.softvc.convert import load_model
 from espnet_softvc.utils.archive import is_packed, model_zoo_cache, unpacked
 from espnet_softvc.utils.errors import UserError, cli
@@ -36,9 +37,12 @@ class Unit2Speech:
         model_file: ESPnet model file (e.g. ``valid.loss.ave.pth``) or original Soft-VC checkpoint.
         vocoder_file: vocoder checkpoint for ``espnet_softvc.vocoders.load_vocoder``; None: Griffin-Lim.
         device: torch device; dtype: model dtype ("float32", "bfloat16", ...).
+        postnet_config, postnet_file: a standalone denoising postnet (``--tts denoiser``, recipe stage 7) applied
+            to ``feat_gen``; the raw output stays in ``feat_gen_before_postnet``.
     """
 
-    def __init__(self, train_config=None, model_file=None, vocoder_file=None, device="cpu", dtype="float32"):
+    def __init__(self, train_config=None, model_file=None, vocoder_file=None, device="cpu", dtype="float32",
+                 postnet_config=None, postnet_file=None):  # fmt: skip
         if model_file is None:
             raise UserError("Unit2Speech needs a model_file (ESPnet model file or original Soft-VC checkpoint)")
         self.model, self.train_args = load_model(model_file, train_config, device)
@@ -47,6 +51,7 @@ class Unit2Speech:
         self.kind = "discrete" if self.tts.discrete else "soft"
         self.device, self.dtype = device, getattr(torch, dtype)
         self.vocoder = load_vocoder(vocoder_file, device)
+        self.postnet = load_postnet(postnet_file, postnet_config).to(device) if postnet_file is not None else None
 
     @property
     def fs(self):
@@ -61,6 +66,9 @@ class Unit2Speech:
             raise UserError(f"{name}: expected the units of one utterance, got shape {tuple(units.shape)}")
         units = units.to(self.device, self.dtype if units.is_floating_point() else None)
         output = self.model.inference(units)
+        if self.postnet is not None:
+            output["feat_gen_before_postnet"] = output["feat_gen"]
+            output["feat_gen"] = self.postnet(output["feat_gen"][None].float())[0]
         if vocode:
             output["wav"] = self.vocoder(output["feat_gen"].float())
         return output

@@ -122,9 +122,9 @@ def denoise_loss(est, ref, lengths=None, l1_weight=0.1):
 def load_postnet(model_file, train_config=None):
     """The ``DenoisingPostnet`` (eval mode) of an ESPnet model file + config, or of a research checkpoint."""
     if train_config is not None:
-        from espnet_softvc.tasks.softvc import SoftVCTask
+        from espnet_softvc.softvc.convert import load_model  # tensor-only loading, strict, clear errors
 
-        model, _ = SoftVCTask.build_model_from_file(train_config, model_file, "cpu")
+        model, _ = load_model(model_file, train_config)
         postnet = getattr(model.tts, "postnet", None)
         if not isinstance(postnet, DenoisingPostnet):
             raise UserError(f"{model_file}: this model has no denoising postnet")
