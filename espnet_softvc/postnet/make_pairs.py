@@ -20,6 +20,7 @@ from espnet_softvc.feats.log_mel import LogMelSpectrogram
 from espnet_softvc.postnet import noise
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
+from espnet_softvc.utils.kaldi_data import read_scp
 
 
 def read_wavs(source):
@@ -28,12 +29,10 @@ def read_wavs(source):
     if source.is_dir():
         items = [(p.stem, p) for p in find_files(source, ".wav")]
     elif source.is_file():
-        items = [line.split(maxsplit=1) for line in source.read_text().splitlines() if line.strip()]
-        if any(len(item) != 2 or item[1].rstrip().endswith("|") for item in items):
-            raise UserError(f"{source}: expected '<utt_id> <wav path>' lines (pipes are not supported)")
+        items = read_scp(source).items()  # checked: ids unique and sorted, pipes refused
     else:
         raise UserError(f"{source}: no such wav.scp or directory")
-    return {utt: load_audio(path.strip() if isinstance(path, str) else path).double().numpy() for utt, path in items}
+    return {utt: load_audio(path).double().numpy() for utt, path in items}
 
 
 def make_pairs(wavs, out_dir, copies=2, seed=0):
