@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import SAMPLE_RATE, atomic_path
-from espnet_softvc.utils.kaldi_data import load_wav_entry, read_ark_entry, read_scp, write_ark_scp
+from espnet_softvc.utils.kaldi_data import load_wav_entry, merge_scp, read_ark_entry, read_scp, write_ark_scp
 from espnet_softvc.utils.parallel import run_jobs
 
 FRAMES_PER_UNIT = 2
@@ -116,13 +116,8 @@ def prepare(feats_scp, text, wav_scp, out_dir, token_list, nj=1, allow_pipes=Fal
     nj = max(1, min(nj, len(entries)))
     run_jobs(functools.partial(_prepare_shard, out_dir=out_dir, allow_pipes=allow_pipes),
              [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)], nj, "shards")  # fmt: skip
-    for name in ("pitch", "energy"):
-        lines = (l for j in range(1, nj + 1) for l in (out_dir / "data" / f"{name}.{j}.scp").read_text().splitlines())
-        with atomic_path(out_dir / f"{name}.scp") as tmp:
-            tmp.write_text("".join(f"{line}\n" for line in sorted(lines)))
-    lines = sorted(l for j in range(1, nj + 1) for l in (out_dir / "data" / f"durations.{j}").read_text().splitlines())
-    with atomic_path(out_dir / "durations") as tmp:
-        tmp.write_text("".join(f"{line}\n" for line in lines))
+    for name, part in (("pitch.scp", "pitch.{}.scp"), ("energy.scp", "energy.{}.scp"), ("durations", "durations.{}")):
+        merge_scp(out_dir / name, [out_dir / "data" / part.format(j) for j in range(1, nj + 1)])
     with atomic_path(out_dir / "baseline_data.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(dict(frames_per_unit=FRAMES_PER_UNIT, pitch=PITCH_CONF, energy=ENERGY_CONF)))
     return len(entries)

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.io import write_lines
 from espnet_softvc.utils.kaldi_data import validate_data_dir
 
 
@@ -45,11 +45,6 @@ def split_corpus(corpus, dev_list, dev_every):
         "train": {u: p for u, p in wavs.items() if u not in dev_ids},
         "dev": {u: p for u, p in wavs.items() if u in dev_ids},
     }
-
-
-def write_lines(path, lines):
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{line}\n" for line in lines))
 
 
 @cli

@@ -7,13 +7,8 @@ import argparse
 from pathlib import Path
 
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import atomic_path
-from espnet_softvc.utils.kaldi_data import read_scp
-
-
-def write_scp(path, entries):
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{k} {v}\n" for k, v in entries.items()))
+from espnet_softvc.utils.io import write_lines
+from espnet_softvc.utils.kaldi_data import merge_scp, read_scp
 
 
 def split(scp, prefix, num_parts):
@@ -22,17 +17,7 @@ def split(scp, prefix, num_parts):
         raise UserError(f"{scp}: {len(entries)} utterances cannot be split into {num_parts} jobs; lower --nj")
     for part in range(num_parts):
         chunk = entries[part * len(entries) // num_parts : (part + 1) * len(entries) // num_parts]
-        write_scp(Path(f"{prefix}.{part + 1}.scp"), dict(chunk))
-
-
-def merge(out, parts):
-    merged = {}
-    for part in parts:
-        for key, value in read_scp(part, allow_pipes=True).items():
-            if key in merged:
-                raise UserError(f"{part}: utterance {key} also in another part")
-            merged[key] = value
-    write_scp(out, dict(sorted(merged.items())))
+        write_lines(Path(f"{prefix}.{part + 1}.scp"), [f"{k} {v}" for k, v in chunk])
 
 
 @cli
@@ -42,7 +27,7 @@ def main(argv=None):
     parser.add_argument("args", nargs="+")
     args = parser.parse_args(argv)
     if args.merge:
-        merge(Path(args.args[0]), [Path(p) for p in args.args[1:]])
+        merge_scp(Path(args.args[0]), [Path(p) for p in args.args[1:]])
     elif len(args.args) == 3:
         split(Path(args.args[0]), args.args[1], int(args.args[2]))
     else:

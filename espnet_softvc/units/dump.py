@@ -16,19 +16,14 @@ from tqdm import tqdm
 
 from espnet_softvc.units.extractor import cached_extractor
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.io import atomic_path
-from espnet_softvc.utils.kaldi_data import read_scp
+from espnet_softvc.utils.io import atomic_path, write_lines
+from espnet_softvc.utils.kaldi_data import merge_scp, read_scp
 from espnet_softvc.utils.parallel import run_jobs
 
 
 def token_list(num_units):
     """ESPnet token list for discrete units 0..num_units-1 (``<blank>`` = 0, ``<unk>`` = 1, unit u = u + 2)."""
     return ["<blank>", "<unk>", *map(str, range(num_units)), "<sos/eos>"]
-
-
-def _write_lines(path, lines):
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{line}\n" for line in lines))
 
 
 def _dump_shard(job, out_dir, encoder):
@@ -46,8 +41,8 @@ def _dump_shard(job, out_dir, encoder):
             scp_lines.append(f"{utt} {ark}:{fd.tell() + len(utt.encode()) + 1}")
             kaldiio.save_ark(fd, {utt: units})
     if text_lines:
-        _write_lines(out_dir / "data" / f"text.{index}", text_lines)
-    _write_lines(out_dir / "data" / f"units.{index}.scp", scp_lines)  # last: marks the shard done
+        write_lines(out_dir / "data" / f"text.{index}", text_lines)
+    write_lines(out_dir / "data" / f"units.{index}.scp", scp_lines)  # last: marks the shard done
 
 
 def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu", nj=1):
@@ -73,12 +68,10 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
     if todo:
         encoder = (kind, checkpoint, kmeans, device)
         run_jobs(functools.partial(_dump_shard, out_dir=out_dir, encoder=encoder), todo, min(nj, len(todo)), "shards")
-    merged = sorted(line for j, _ in shards for line in (out_dir / "data" / f"units.{j}.scp").read_text().splitlines())
-    _write_lines(out_dir / "units.scp", merged)
+    merge_scp(out_dir / "units.scp", [out_dir / "data" / f"units.{j}.scp" for j, _ in shards])
     if extractor.kind == "discrete":
-        text = sorted(line for j, _ in shards for line in (out_dir / "data" / f"text.{j}").read_text().splitlines())
-        _write_lines(out_dir / "text", text)
-        _write_lines(out_dir / "tokens.txt", token_list(extractor.kmeans.n_clusters))
+        merge_scp(out_dir / "text", [out_dir / "data" / f"text.{j}" for j, _ in shards])
+        write_lines(out_dir / "tokens.txt", token_list(extractor.kmeans.n_clusters))
     return len(entries)
 
 

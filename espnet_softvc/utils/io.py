@@ -45,6 +45,15 @@ def save_npy(path, array):
         raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
+def write_lines(path, lines):
+    """Write text lines to ``path`` atomically."""
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(f"{line}\n" for line in lines))
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
 def save_wav(path, wav, sample_rate=SAMPLE_RATE):
     """Write a mono float waveform as 16-bit PCM wav, atomically."""
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)

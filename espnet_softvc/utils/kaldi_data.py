@@ -8,7 +8,7 @@ import kaldiio
 import numpy as np
 
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.io import atomic_path, load_audio
+from espnet_softvc.utils.io import atomic_path, load_audio, write_lines
 
 
 def read_scp(path, allow_pipes=False):
@@ -38,6 +38,17 @@ def read_scp(path, allow_pipes=False):
     if not entries:
         raise UserError(f"{path}: empty, no utterances")
     return entries
+
+
+def merge_scp(out, parts):
+    """Merge Kaldi ``utt_id value`` part files (e.g. one per job) into one sorted file, atomically."""
+    merged = {}
+    for part in parts:
+        for key, value in read_scp(part, allow_pipes=True).items():
+            if key in merged:
+                raise UserError(f"{part}: utterance {key} also in another part")
+            merged[key] = value
+    write_lines(out, [f"{k} {v}" for k, v in sorted(merged.items())])
 
 
 def load_wav_entry(utt_id, value, sample_rate=16000):
