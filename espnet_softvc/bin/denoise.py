@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from espnet_softvc.postnet.model import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import N_MELS, atomic_path, find_files, load_npy, save_npy
+from espnet_softvc.utils.io import N_MELS, find_files, load_npy, save_npy
+from espnet_softvc.utils.kaldi_data import ark_scp_writer
 
 
 def check_mel(mel, name):
@@ -54,14 +55,10 @@ def main(argv=None):
             keys = list(reader)
         except (OSError, ValueError) as e:
             raise UserError(f"{args.in_dir}: not a readable Kaldi scp ({e})") from None
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        ark, scp = args.out_dir / "feats.ark", args.out_dir / "feats.scp"
-        with atomic_path(ark) as tmp_ark, atomic_path(scp) as tmp_scp:
-            with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
-                for key in tqdm(keys, desc="denoise"):
-                    writer[key] = denoise(postnet, reader[key], f"{args.in_dir}:{key}")
-            tmp_scp.write_text(tmp_scp.read_text().replace(str(tmp_ark), str(ark)))
-        print(f"wrote {len(keys)} denoised mels to {scp}")
+        with ark_scp_writer(args.out_dir / "feats.ark", args.out_dir / "feats.scp") as writer:
+            for key in tqdm(keys, desc="denoise"):
+                writer[key] = denoise(postnet, reader[key], f"{args.in_dir}:{key}")
+        print(f"wrote {len(keys)} denoised mels to {args.out_dir / 'feats.scp'}")
         return
     paths = find_files(args.in_dir, ".npy")
     for path in tqdm(paths, desc="denoise"):

@@ -16,7 +16,6 @@ import logging
 import time
 from pathlib import Path
 
-import kaldiio
 import torch
 from tqdm import tqdm
 
@@ -25,6 +24,7 @@ from espnet_softvc.softvc.convert import load_model
 from espnet_softvc.utils.archive import is_packed, model_zoo_cache, unpacked
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import SAMPLE_RATE, atomic_path, check_units, save_wav
+from espnet_softvc.utils.kaldi_data import ark_scp_writer
 from espnet_softvc.vocoders import load_vocoder
 
 
@@ -107,8 +107,7 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
     norm, wav_dir = Path(output_dir) / "norm", Path(output_dir) / "wav"
     norm.mkdir(parents=True, exist_ok=True)
     with (
-        atomic_path(norm / "feats.scp") as feats_scp,
-        kaldiio.WriteHelper(f"ark,scp:{norm / 'feats.ark'},{feats_scp}") as feats_writer,
+        ark_scp_writer(norm / "feats.ark", norm / "feats.scp") as feats_writer,
         atomic_path(wav_dir / "wav.scp") as wav_scp_tmp,
         open(wav_scp_tmp, "w") as wav_scp,
     ):

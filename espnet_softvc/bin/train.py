@@ -15,13 +15,13 @@ import argparse
 import logging
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import N_MELS, atomic_path, check_units, find_files, load_npy
+from espnet_softvc.utils.kaldi_data import ark_scp_writer
 
 SPLITS = ("train", "dev")
 PAPER_SCHEDULE = ["--num_iters_per_epoch", "1000", "--max_epoch", "80", "--keep_nbest_models", "5"]
@@ -36,12 +36,10 @@ def dump_split(dataset_dir, kind, split, out_dir):
     paths = find_files(mels_dir, ".npy")
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
-        atomic_path(out_dir / "feats.scp") as feats_scp,
-        atomic_path(out_dir / "units.scp") as units_scp,
         atomic_path(out_dir / "feats_shape") as feats_shape,
         atomic_path(out_dir / "units_shape") as units_shape,
-        kaldiio.WriteHelper(f"ark,scp:{out_dir / 'feats.ark'},{feats_scp}") as feats_writer,
-        kaldiio.WriteHelper(f"ark,scp:{out_dir / 'units.ark'},{units_scp}") as units_writer,
+        ark_scp_writer(out_dir / "feats.ark", out_dir / "feats.scp") as feats_writer,
+        ark_scp_writer(out_dir / "units.ark", out_dir / "units.scp") as units_writer,
         open(feats_shape, "w") as feats_shapes,
         open(units_shape, "w") as units_shapes,
     ):

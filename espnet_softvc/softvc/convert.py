@@ -15,7 +15,7 @@ import torch
 from espnet_softvc.softvc.checkpoint import build_from_state_dict, original_state_dict, save_original, torch_load
 from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.io import atomic_path, load_yaml
 
 def is_espnet_state_dict(obj):
     return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and k.startswith("tts.") for k in obj)
@@ -44,7 +44,13 @@ def load_model(model_file, train_config=None, device="cpu"):
     train_config = Path(train_config) if train_config is not None else Path(model_file).parent / "config.yaml"
     if not train_config.is_file():
         raise UserError(f"{train_config}: training config of {model_file} not found (give train_config)")
-    model, args = SoftVCTask.build_model_from_file(train_config, None, "cpu")
+    config = load_yaml(train_config)  # plain YAML only: ESPnet's loader would fail with a traceback on Python tags
+    if config.get("tts") not in {*SoftVCTask.class_choices_list[0].classes, None}:
+        raise UserError(f"{train_config}: not a Soft-VC task config (tts: {config.get('tts')})")
+    try:
+        model, args = SoftVCTask.build_model_from_file(train_config, None, "cpu")
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError(f"{train_config}: cannot build the model ({type(e).__name__}: {e})") from None
     try:
         model.load_state_dict(obj, strict=True)
     except RuntimeError as e:

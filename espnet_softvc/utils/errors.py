@@ -2,6 +2,8 @@
 import functools
 import sys
 
+from tqdm import tqdm
+
 
 class UserError(Exception):
     """A problem with the user's input (file, option, checkpoint), reported as one line."""
@@ -15,6 +17,8 @@ def cli(main):
         try:
             return main(argv)
         except UserError as e:
+            for bar in list(getattr(tqdm, "_instances", ())):  # end progress lines: the error gets a line of its own
+                bar.close()
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 """Checked, atomic file I/O shared by every CLI: audio, .npy arrays, units and mels."""
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio
+import yaml
 
 from espnet_softvc.utils.errors import UserError
 
@@ -72,9 +74,13 @@ def load_audio(source, sample_rate=SAMPLE_RATE, name=None):
     """
     path = name or source
     try:
-        wav, sr = sf.read(source if hasattr(source, "read") else str(source), dtype="float32", always_2d=True)
+        with sf.SoundFile(source if hasattr(source, "read") else str(source)) as f:
+            wav, sr = f.read(dtype="float32", always_2d=True), f.samplerate
+            declared = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", f.extra_info, re.M)  # libsndfile's WAV log
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise UserError(f"{path}: not a readable audio file ({e})") from None
+    if declared and int(declared[2]) < int(declared[1]) < 0x7FFF0000:  # larger: a streamed wav's size placeholder
+        raise UserError(f"{path}: truncated audio file (header declares {declared[1]} bytes of audio, {declared[2]} present)")
     if wav.shape[0] == 0:
         raise UserError(f"{path}: empty audio (0 samples)")
     wav = torch.from_numpy(wav.mean(axis=1) if wav.shape[1] > 1 else wav[:, 0])
@@ -124,6 +130,21 @@ def check_units(units, kind, name):
     if not torch.isfinite(units).all():
         raise UserError(f"{name}: soft units contain NaN or Inf")
     return units.float()
+
+
+def load_yaml(path):
+    """A YAML config as plain data (``yaml.safe_load``: Python tags are refused, never run): a mapping."""
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: not a plain YAML file{where} ({getattr(e, 'problem', None) or e})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: expected a mapping of options, got {type(config).__name__}")
+    return config
 
 
 def find_files(in_dir, extension):

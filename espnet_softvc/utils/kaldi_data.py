@@ -1,4 +1,5 @@
 """Kaldi data dirs and dumps: checked scp reading, data-dir validation, atomic ark/scp writing via kaldiio."""
+import contextlib
 import io
 import os
 import subprocess
@@ -81,16 +82,55 @@ def validate_data_dir(data_dir):
     return len(wav)
 
 
-def write_ark_scp(arrays, ark_path, scp_path):
-    """Write ``{utt_id: array}`` as Kaldi ark + scp atomically (the scp points at the final ark name)."""
+@contextlib.contextmanager
+def ark_scp_writer(ark_path, scp_path):
+    """A kaldiio ``WriteHelper`` (``writer[utt_id] = array``) whose ark and scp are written to temporary files and
+    moved into place only when the block succeeds, the scp last (it points at the final ark name)."""
     ark_path, scp_path = Path(ark_path), Path(scp_path)
     try:
-        with atomic_path(scp_path) as tmp_scp, atomic_path(ark_path) as tmp_ark:  # scp lands last
-            kaldiio.save_ark(str(tmp_ark), arrays, scp=str(tmp_scp))
-            lines = tmp_scp.read_text().replace(f"{tmp_ark}:", f"{ark_path}:")
-            tmp_scp.write_text(lines)
+        with atomic_path(scp_path) as tmp_scp, atomic_path(ark_path) as tmp_ark:
+            with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+                yield writer
+            tmp_scp.write_text(tmp_scp.read_text().replace(f"{tmp_ark}:", f"{ark_path}:"))
     except OSError as e:
         raise UserError(f"{ark_path}: cannot write ({e.strerror or e})") from None
+
+
+def write_ark_scp(arrays, ark_path, scp_path):
+    """Write ``{utt_id: array}`` as Kaldi ark + scp atomically."""
+    with ark_scp_writer(ark_path, scp_path) as writer:
+        for utt_id, array in arrays.items():
+            writer[utt_id] = array
+
+
+class CheckedLoader:
+    """Wraps an ESPnet data loader (``{utt_id: array}``, e.g. a lazy kaldi_ark scp) of ``path``: a failed read or a
+    NaN/Inf in a float array is a one-line ``UserError`` naming the utterance and the file."""
+
+    def __init__(self, loader, path):
+        self.loader, self.path = loader, path
+
+    def __getitem__(self, utt_id):
+        try:
+            value = self.loader[utt_id]
+        except Exception as e:  # kaldiio raises many types for bad offsets and truncated arks
+            raise UserError(f"{utt_id}: cannot read it from {self.path} ({type(e).__name__}: {e})") from None
+        array = np.asarray(value[1] if isinstance(value, tuple) else value)
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise UserError(f"{utt_id}: NaN or Inf in {self.path}")
+        return value
+
+    def __getattr__(self, name):  # keys(), items(), ... of the wrapped loader
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __contains__(self, utt_id):
+        return utt_id in self.loader
 
 
 def read_ark_entry(utt_id, value):
