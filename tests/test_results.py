@@ -63,8 +63,8 @@ def _fake_model(model_dir, tts, tts_conf, stats, normalize="global_mvn"):
 
 @pytest.fixture(scope="module")
 def fake_run(tmp_path_factory):
-    """dump/{train,dev}/feats.scp and exp/ with a Tacotron2 (no guided attention) decoded at +0.5 and a Soft-VC
-    model that was never decoded."""
+    """dump/{train,dev}/feats.scp and exp/ with a Tacotron2 (no guided attention) decoded at +0.5, a Soft-VC
+    model that was never decoded and its denoising-postnet twin decoded at +0.25."""
     root = tmp_path_factory.mktemp("run")
     refs = {}
     for dset, count in (("train", 3), ("dev", 2)):
@@ -84,6 +84,10 @@ def fake_run(tmp_path_factory):
         "x INFO: inference speed = 500.0 frames / sec.\nx INFO: dev1 (size:20->60)\n"  # 3 x 20: the limit
     )
     _fake_model(root / "exp" / "softvc", "softvc", dict(discrete=True), {1: epoch(0.8)}, normalize=None)
+    postnet = root / "exp" / "softvc_postnet"  # the postnet option, trained on the frozen model, decoded at +0.25
+    postnet_epoch = {split: {"loss": 0.3, "time": 5.0} for split in ("train", "valid")}  # no teacher-forced L1
+    _fake_model(postnet, "softvc", dict(discrete=True, postnet="denoising"), {1: postnet_epoch}, normalize=None)
+    _write_npy_scp(postnet / "decode_dev" / "norm", {u: m + 0.25 for u, m in refs["dev"].items()})
     return root, refs
 
 
@@ -91,8 +95,10 @@ def test_results_table_values_and_footnotes(fake_run):
     root, _ = fake_run
     out = root / "out"
     rows = results.write_results(root / "exp", root / "dump", out, corpus="synthetic")
-    assert [r.tag for r in rows] == ["softvc", "tacotron2"]  # Soft-VC first
-    softvc, taco = rows
+    assert [r.tag for r in rows] == ["softvc", "softvc_postnet", "tacotron2"]  # Soft-VC (+ postnet) first
+    softvc, postnet, taco = rows
+    assert postnet.label == "Soft-VC discrete + denoising postnet" and softvc.label == "Soft-VC discrete"
+    assert postnet.values["l1_valid_fr"] == pytest.approx(0.25, abs=1e-6) and "l1_train" not in postnet.values
     assert taco.values["l1_valid_fr"] == pytest.approx(0.5, abs=1e-6)
     assert taco.values["params"] == 30  # tts.* parameters only, no normalizer or batch-norm buffers
     assert taco.values["epochs"] == 3 and taco.values["train_time"] == pytest.approx(105)
@@ -111,7 +117,7 @@ def test_results_table_values_and_footnotes(fake_run):
     assert re.search(r"^\[\d+\] 1 of 2 utterances stopped at the decoder's maximum length", text, re.M)
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert table[1]["ga_loss"] == "n/a" and "guided attention off" in table[1]["notes"]
+    assert table[2]["ga_loss"] == "n/a" and "guided attention off" in table[2]["notes"]
     assert all(value != "" for row in table for value in row.values())
     for name in ("mels_dev0.png", "mels_dev1.png", "curves.png"):
         assert (out / name).stat().st_size > 1000

@@ -87,6 +87,7 @@ fi
 
 if run_stage 2; then
   log "mel dump (Soft-VC log-mels, $nj jobs)"
+  python -m espnet_softvc.bin.validate_data_dir $(printf 'data/%s ' $sets)  # like Kaldi's validate_data_dir.sh
   for dset in $sets; do
     out=dump/$dset
     if [ -f "$out/feats.scp" ] && [ "$(wc -l <"$out/feats.scp")" -eq "$(wc -l <"data/$dset/wav.scp")" ]; then
@@ -185,9 +186,36 @@ if run_stage 6; then
 fi
 
 if run_stage 7; then
+  # (a) Soft-VC's postnet option: a second training of exp/softvc_<kind> with the acoustic model frozen, on its own
+  # free-running output (generated once, in the first epoch); then dev decoded with it: "+ denoising postnet" rows
+  postnet_config=$([ "$corpus" = tiny ] && echo conf/tuning/train_softvc_postnet_tiny.yaml || echo conf/train_softvc_postnet.yaml)
+  train_postnet() {  # kind
+    local expdir=exp/softvc_$1_postnet
+    log "training $expdir: denoising postnet on the frozen exp/softvc_$1 ($postnet_config, log: $expdir/train.log)"
+    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+      python -m espnet_softvc.bin.softvc_train --config "$postnet_config" \
+      --tts_conf discrete="$([ "$1" = discrete ] && echo true || echo false)" \
+      --init_param "exp/softvc_$1/$inference_model" --freeze_param tts.model \
+      $(train_data_opts "$1" train train) $(train_data_opts "$1" valid dev) \
+      --train_shape_file "exp/stats_softvc_$1/train/units_shape" \
+      --train_shape_file "exp/stats_softvc_$1/train/feats_shape" \
+      --valid_shape_file "exp/stats_softvc_$1/valid/units_shape" \
+      --valid_shape_file "exp/stats_softvc_$1/valid/feats_shape" \
+      --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
+    ${decode_cmd} --gpu "$ngpu" "$expdir/decode_dev/log/decode.log" \
+      python -m espnet_softvc.bin.softvc_inference --model_file "$expdir/$inference_model" \
+      --data_path_and_name_and_type "dump/$1/dev/units.scp,units,kaldi_ark" --output_dir "$expdir/decode_dev" \
+      --vocode false --device "$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)"
+  }
+  pids=()  # on CPU (one thread each) both kinds at once; on a GPU one after the other
+  for kind in $kinds; do
+    if [ "$ngpu" -eq 0 ]; then train_postnet "$kind" & pids+=($!); else train_postnet "$kind"; fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "postnet training failed (exp/softvc_*_postnet/train.log)"; done
+  # (b) the standalone denoiser (--tts denoiser) for mels from any source, trained on noisy/clean pairs made here
   denoiser_config=$([ "$corpus" = tiny ] && echo conf/tuning/train_denoiser_tiny.yaml || echo conf/train_denoiser.yaml)
   expdir=exp/denoiser_softvc
-  log "denoising postnet: noisy/clean pairs, training ($denoiser_config, log: $expdir/train.log), applying"
+  log "standalone denoiser: noisy/clean pairs, training ($denoiser_config, log: $expdir/train.log), applying"
   for dset in $sets; do
     [ -f "dump/denoise/$dset/clean.scp" ] || ${train_cmd} "dump/denoise/$dset/log/make_pairs.log" \
       python -m espnet_softvc.postnet.make_pairs "data/$dset/wav.scp" "dump/denoise/$dset" --copies 2
@@ -203,10 +231,10 @@ if run_stage 7; then
     python -m espnet_softvc.bin.softvc_train --config "$denoiser_config" $(pair_opts train train) $(pair_opts valid dev) \
     --train_shape_file exp/stats_denoiser/train/feats_shape --valid_shape_file exp/stats_denoiser/valid/feats_shape \
     --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
-  for kind in $kinds; do  # the acoustic models' decoded mels, denoised
-    ${decode_cmd} "exp/softvc_$kind/decode_dev_postnet/log/denoise.log" \
+  for kind in $kinds; do  # the acoustic models' decoded mels through it: "+ denoiser" rows of the results table
+    ${decode_cmd} "exp/softvc_$kind/decode_dev_denoiser/log/denoise.log" \
       python -m espnet_softvc.bin.denoise "exp/softvc_$kind/decode_dev/norm/feats.scp" \
-      "exp/softvc_$kind/decode_dev_postnet/norm" --model_file "$expdir/$inference_model" --train_config "$expdir/config.yaml"
+      "exp/softvc_$kind/decode_dev_denoiser/norm" --model_file "$expdir/$inference_model" --train_config "$expdir/config.yaml"
   done
 fi
 

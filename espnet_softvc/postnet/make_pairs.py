@@ -1,8 +1,9 @@
 """Noisy/clean log-mel pairs for training the denoiser through ESPnet (``--tts denoiser`` of ``SoftVCTask``).
 
 Every utterance of a Kaldi ``wav.scp`` (or a directory of wavs) gets ``--copies`` seeded corruptions
-(``noise.corrupt``: white, pink, random-spectrum, modulated noise or babble of the other utterances, sometimes
-reverberated, sometimes clean; SNR -5..20 dB, mixed in the waveform at 16 kHz), written as Kaldi (T, 128) mels:
+(``noise.corrupt``: white, pink, random-spectrum, modulated or tonal noise, or babble of the other utterances at
+random speeds, sometimes two of them mixed, sometimes reverberated, sometimes clean; SNR -5..20 dB, mixed in the
+waveform at 16 kHz), written as Kaldi (T, 128) mels:
 ``OUT_DIR/noisy.{ark,scp}`` (the task's ``units``) and ``OUT_DIR/clean.{ark,scp}`` (its ``feats``), keys
 ``<utt>-n<copy>``.
 

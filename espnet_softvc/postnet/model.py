@@ -105,9 +105,9 @@ def _mask(mel, lengths):
     return (torch.arange(mel.size(1), device=mel.device)[None] < lengths.to(mel.device)[:, None])[..., None]
 
 
-def denoise_loss(est, ref, lengths=None, l1_weight=0.1):
-    """Matches the metric: minus the per-utterance mel-SNR (dB, linear magnitudes, saturating at 40 dB) plus
-    ``l1_weight`` x the log-mel L1.
+def denoise_loss(est, ref, lengths=None, l1_weight=0.1, snr_weight=1.0):
+    """Matches the metric: ``snr_weight`` x minus the per-utterance mel-SNR (dB, linear magnitudes, saturating at
+    40 dB) plus ``l1_weight`` x the log-mel L1 (the acoustic-model postnet, whose target is L1, weighs L1 only).
 
     est, ref (B, T, 128) log-mels; returns (loss, stats) with stats mel_snr (dB) and l1 (both batch means).
     """
@@ -116,7 +116,7 @@ def denoise_loss(est, ref, lengths=None, l1_weight=0.1):
     signal = (ref.exp().square() * mask).sum((1, 2))
     snr = 10 * torch.log10(signal / (error + 1e-4 * signal))  # saturates at 40 dB: clean inputs do not dominate
     l1 = ((est - ref).abs() * mask).sum() / (mask.sum() * N_MELS)
-    return -snr.mean() + l1_weight * l1, {"mel_snr": snr.mean().detach(), "l1": l1.detach()}
+    return -snr_weight * snr.mean() + l1_weight * l1, {"mel_snr": snr.mean().detach(), "l1": l1.detach()}
 
 
 def load_postnet(model_file, train_config=None):

@@ -3,6 +3,9 @@
 All functions work on 16 kHz float numpy waveforms and take a ``numpy.random.Generator``, so a (seed, index)
 pair always gives the same corruption. Training uses ``TRAIN_NOISES`` (plus reverberation); the evaluation uses
 only ``TEST_NOISES``, which training never sees (brown noise, mains hum, babble of other espeak-ng voices).
+Training noise is made far more varied than the test noise (random spectra, random non-harmonic tones and
+whines, babble of speed/pitch-perturbed talkers, mixtures of two kinds), so that the postnet learns to use the
+noise estimate rather than to recognise a few noise shapes.
 """
 import numpy as np
 from scipy.signal import fftconvolve
@@ -55,6 +58,19 @@ def modulated(n, rng):
     return coloured(n, rng) * envelope
 
 
+def tonal(n, rng):
+    """1-12 sinusoids at random (non-harmonic) frequencies 40-7500 Hz, each slowly drifting by up to +-10 %
+    (whine), random levels, over low coloured noise 10-40 dB down."""
+    t = np.arange(n) / SAMPLE_RATE
+    count = rng.integers(1, 13)
+    freqs = np.exp(rng.uniform(np.log(40), np.log(7500), count))
+    drift = rng.uniform(0, 0.1, (count, 1)) * np.sin(2 * np.pi * rng.uniform(0.05, 2, count)[:, None] * t)
+    phases = 2 * np.pi * np.cumsum(freqs[:, None] * (1 + drift), axis=1) / SAMPLE_RATE
+    tones = (10 ** rng.uniform(-1.5, 0, count)[:, None] * np.sin(phases + rng.uniform(0, 2 * np.pi, (count, 1)))).sum(0)
+    tones /= tones.std() + 1e-12
+    return tones + 10 ** (-rng.uniform(0.5, 2)) * coloured(n, rng)
+
+
 def hum(n, rng):
     """Mains hum (evaluation only): 50 or 60 Hz and its harmonics up to 4 kHz with random decaying levels."""
     f0 = rng.choice([50.0, 60.0])
@@ -65,11 +81,15 @@ def hum(n, rng):
     return (amps[:, None] * np.sin(2 * np.pi * f0 * harmonics[:, None] * t + phases[:, None])).sum(0)
 
 
-def babble(n, rng, pool, talkers=(3, 8)):
-    """Sum of 3-8 random excerpts from ``pool`` (a list of waveforms: other utterances), each at unit power."""
+def babble(n, rng, pool, talkers=(3, 8), speed=None):
+    """Sum of 3-8 random excerpts from ``pool`` (a list of waveforms: other utterances), each at unit power;
+    with ``speed=(lo, hi)`` each talker is resampled by a random factor in that range (tempo, pitch and formants
+    move together: other voices out of one)."""
     out = np.zeros(n)
     for _ in range(rng.integers(talkers[0], talkers[1] + 1)):
         wav = pool[rng.integers(len(pool))]
+        if speed is not None:
+            wav = np.interp(np.arange(0, wav.size - 1, rng.uniform(*speed)), np.arange(wav.size), wav)
         wav = np.tile(wav, int(np.ceil(n / wav.size)) + 1)
         start = rng.integers(wav.size - n + 1)
         out += wav[start : start + n] / (wav.std() + 1e-12)
@@ -97,17 +117,27 @@ def snr(speech, noisy):
     return 10 * np.log10((speech**2).sum() / ((noisy - speech) ** 2).sum())
 
 
-STATIONARY = {"white": white, "pink": pink, "coloured": coloured, "modulated": modulated}
+STATIONARY = {"white": white, "pink": pink, "coloured": coloured, "modulated": modulated, "tonal": tonal}
 TRAIN_NOISES = (*STATIONARY, "babble")
 TEST_NOISES = ("brown", "hum", "babble_heldout")
+BABBLE_SPEED = (0.75, 1.35)
 
 
-def corrupt(speech, rng, babble_pool, snr_range=(-5.0, 20.0), p_clean=0.1, p_reverb=0.2):
-    """A training corruption of ``speech``: one of ``TRAIN_NOISES`` at a uniform SNR, sometimes reverberated,
-    sometimes left clean (so that the postnet learns to leave clean speech alone). Returns (noisy, kind)."""
+def train_noise(kind, n, rng, babble_pool):
+    """n samples of the training noise ``kind`` (one of ``TRAIN_NOISES``), unit power."""
+    if kind == "babble":
+        out = babble(n, rng, babble_pool, speed=BABBLE_SPEED)
+        return out / (out.std() + 1e-12)
+    return STATIONARY[kind](n, rng)
+
+
+def corrupt(speech, rng, babble_pool, snr_range=(-5.0, 20.0), p_clean=0.1, p_reverb=0.2, p_mixture=0.3):
+    """A training corruption of ``speech``: one of ``TRAIN_NOISES`` (or with ``p_mixture`` the sum of two, at
+    a random level ratio) at a uniform SNR, sometimes reverberated, sometimes left clean (so that the postnet
+    learns to leave clean speech alone). Returns (noisy, kind)."""
     if rng.random() < p_clean:
         return speech.copy(), "clean"
-    kind = TRAIN_NOISES[rng.integers(len(TRAIN_NOISES))]
+    kinds = rng.choice(TRAIN_NOISES, 2 if rng.random() < p_mixture else 1, replace=False)
     wet = reverberate(speech, rng) if rng.random() < p_reverb else speech  # same power as speech
-    noise = babble(speech.size, rng, babble_pool) if kind == "babble" else STATIONARY[kind](speech.size, rng)
-    return mix(wet, noise, rng.uniform(*snr_range)), kind
+    noise = sum(10 ** rng.uniform(-1, 0) * train_noise(k, speech.size, rng, babble_pool) for k in kinds)
+    return mix(wet, noise, rng.uniform(*snr_range)), "+".join(kinds)

@@ -7,6 +7,7 @@ in. Model selection uses dev utterances corrupted with *training* noise types on
     python -m espnet_softvc.postnet.train CORPUS_DIR OUT.pt --arch unet --minutes 5
 """
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def validation_set(dev, babble_pool, logmel, seed=1234):
     pairs = []
     for i, wav in enumerate(dev):
         for kind in noise.TRAIN_NOISES:
-            n = noise.babble(wav.size, rng, babble_pool) if kind == "babble" else noise.STATIONARY[kind](wav.size, rng)
+            n = noise.train_noise(kind, wav.size, rng, babble_pool)
             noisy = noise.mix(wav, n, (0, 5, 10)[i % 3])
             pairs.append(tuple(logmel(torch.as_tensor(x, dtype=torch.float32)).T for x in (noisy, wav)))
     return pairs
@@ -91,7 +92,9 @@ def train(corpus, out, arch="unet", body_conf=None, minutes=5.0, batch_size=16, 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     best, step, start, history = -np.inf, 0, time.time(), []
     with tqdm(desc=f"postnet {arch}") as bar:
-        while time.time() - start < minutes * 60:
+        while (elapsed := (time.time() - start) / (minutes * 60)) < 1:
+            for group in optimizer.param_groups:  # cosine decay over the time budget
+                group["lr"] = lr * (0.02 + 0.49 * (1 + math.cos(math.pi * elapsed)))
             noisy, clean = noisy_batch(rng, speech, speech, batch_size, seconds, logmel, am_pairs, p_am)
             loss, stats = denoise_loss(model(noisy), clean, l1_weight=l1_weight)
             optimizer.zero_grad()

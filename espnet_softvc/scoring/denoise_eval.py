@@ -159,7 +159,7 @@ def report(results, postnets):
              "against the clean input (do no harm); other columns: mean over 0-10 dB inputs.", "",
              "| method | " + " | ".join(f"ΔmelSNR {s} dB" for s in SNRS)
              + " | clean in (dB) | segSNR | LSD | L1 | MCD | PESQ | ESTOI | DNSMOS |",
-             "|---" * (len(SNRS) + 10) + "|"]  # fmt: skip
+             "|---" * (len(SNRS) + 9) + "|"]  # fmt: skip
     kinds = noise.TEST_NOISES
     for name in names:
         if (name, "brown", 0) not in results:
@@ -184,6 +184,8 @@ def report(results, postnets):
                   "| output | L1 | mel-SNR (dB) | LSD | MCD |", "|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {n} | {r['l1']:.3f} | {r['mel_snr']:.2f} | {r['lsd']:.2f} | {r['mcd']:.2f} |"
                   for n, r in am.items()]
+        lines += ["", "(Standalone postnets on the acoustic model's output; Soft-VC's postnet option, trained on that "
+                  "output with the model frozen, is scored by the recipe's RESULTS.md.)"]  # fmt: skip
     lines += ["", "Targets:", ""]
     classical = [n for n in names if n not in postnets and n not in ("unprocessed", "clean_mel_ceiling")]
     for name in postnets:

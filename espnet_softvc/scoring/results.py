@@ -187,8 +187,10 @@ def describe(config):
     tts, conf = config.get("tts"), config.get("tts_conf") or {}
     guided = conf.get("use_guided_attn_loss", True)  # ESPnet's default for Tacotron2 and Transformer-TTS
     attention = f"guided attention {'on' if guided else 'off'}"
+    units = "discrete" if conf.get("discrete") else "soft"
+    postnet = " + denoising postnet" if conf.get("postnet") else ""  # the postnet option, trained on the frozen model
     names = {
-        "softvc": (f"Soft-VC {'discrete' if conf.get('discrete') else 'soft'}", 0 if conf.get("discrete") else 1),
+        "softvc": (f"Soft-VC {units}{postnet}", 0 if conf.get("discrete") else 1),
         "tacotron2": (f"Tacotron2, {attention}", 3 if guided else 2),
         "transformer": (f"Transformer-TTS, {attention}", 4),
         "fastspeech2": ("FastSpeech2, 2 frames per unit", 5),
@@ -261,8 +263,9 @@ def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxle
         row = Row(label + (f" + {suffix.strip('_')}" if suffix else ""), model_dir.name + suffix, model_dir.name)
         for column, decode_set, ref, split in (("l1_train", train_set, train_reference, "train"),
                                                ("l1_valid_tf", eval_set, reference, "valid")):  # fmt: skip
-            own = None  # Soft-VC reports raw log-mel L1 per utterance, the same quantity (not after a postnet)
-            if config.get("tts") == "softvc" and not suffix:
+            own = None  # Soft-VC reports raw log-mel L1 per utterance, the same quantity (not after a postnet;
+            # a postnet-option training, whose acoustic model is frozen, reports none)
+            if config.get("tts") == "softvc" and not suffix and "l1_loss" in stats[best].get(split, {}):
                 note = f"Soft-VC's own {split} l1_loss at epoch {best} (lowest valid loss)"
                 own = (stats[best][split]["l1_loss"], note)
             _teacher_forced_l1(row, column, model_dir / f"decode_{decode_set}_tf{suffix}", ref, normalized, own)

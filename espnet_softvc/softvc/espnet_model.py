@@ -37,12 +37,14 @@ class SoftVC(AbsTTS):
             False is the original loss (sum over the padded batch / (128 * true length)).
         free_running_valid: in eval mode also report ``l1_free``, the L1 of ``generate()`` against the target.
         postnet: None, or "denoising" for a ``DenoisingPostnet`` (``postnet_conf`` its arguments) on the free-running
-            output. Its loss (``postnet_loss``) is added; train it in a second stage with ``--init_param`` of the
-            acoustic model and ``--freeze_param tts.model``; ``inference`` then returns the denoised mel.
+            output. Its loss (``postnet_loss``: ``denoise_loss`` with ``postnet_loss_conf``) is added; train it in a
+            second stage with ``--init_param`` of the acoustic model and ``--freeze_param tts.model`` (the frozen
+            model's teacher-forced L1 is then skipped, and valid reports ``postnet_l1_free`` next to ``l1_free``);
+            ``inference`` then returns the denoised mel.
     """
 
     def __init__(self, idim=None, odim=N_MELS, discrete=False, mask_padding=True, free_running_valid=True,
-                 postnet=None, postnet_conf=None):  # fmt: skip
+                 postnet=None, postnet_conf=None, postnet_loss_conf=None):  # fmt: skip
         super().__init__()
         if odim != N_MELS:
             raise UserError(f"Soft-VC predicts {N_MELS} mel bins, got odim={odim}")
@@ -59,6 +61,8 @@ class SoftVC(AbsTTS):
         if postnet not in (None, "denoising"):
             raise UserError(f"unknown postnet {postnet!r} (choose none or denoising)")
         self.postnet = DenoisingPostnet(**(postnet_conf or {})) if postnet else None
+        self.postnet_loss_conf = postnet_loss_conf or {}
+        self._free_running_cache = {}  # utt_id -> (2N, 128) on CPU, while the acoustic model is frozen
 
     def _units(self, units, lengths, utt_id=None):
         """Checked (B, N) long ids with PAD_ID beyond each length, or (B, N, 256) floats with zeros there."""
@@ -113,6 +117,26 @@ class SoftVC(AbsTTS):
             error = error * mask[..., None]
         return (error.sum(dim=(1, 2)) / (N_MELS * 2 * lengths)).mean()
 
+    def _frozen(self):
+        """True when no acoustic-model parameter is trained (``--freeze_param tts.model``)."""
+        return not any(p.requires_grad for p in self.model.parameters())
+
+    def _free_running(self, units, lengths, utt_id):
+        """(B, 2N, 128) free-running output, zero beyond 2 * lengths, for the postnet to learn from. While the
+        acoustic model is frozen (``--freeze_param tts.model``) it is a fixed function of the units: generated
+        once per utterance and kept on CPU, so that only the first epoch pays for the autoregressive loop."""
+        if utt_id is None or not self._frozen():
+            return self.model.generate(units, lengths=lengths).clone()  # clone: a normal tensor, not inference-mode
+        cache = self._free_running_cache
+        missing = [b for b, utt in enumerate(utt_id) if utt not in cache]
+        if missing:
+            index = torch.as_tensor(missing, device=units.device)
+            width = int(lengths[index].max())
+            for b, mel in zip(missing, self.model.generate(units[index, :width], lengths=lengths[index])):
+                cache[utt_id[b]] = mel[: 2 * int(lengths[b])].clone().cpu()
+        mels = [cache[utt] for utt in utt_id]
+        return torch.nn.utils.rnn.pad_sequence(mels, batch_first=True).to(units.device)
+
     def forward(
         self,
         text: torch.Tensor,
@@ -128,20 +152,23 @@ class SoftVC(AbsTTS):
         """
         units = self._units(text, text_lengths, utt_id)
         target, mask = self._target(feats, feats_lengths, text_lengths, utt_id)
-        previous = torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1]
-        loss = self._l1(self.model(units, previous), target, mask, text_lengths)
-        stats = dict(l1_loss=loss.detach())
+        loss, stats = 0.0, {}
+        if self.postnet is None or not self._frozen():  # a frozen model's teacher-forced L1 is a constant: skipped
+            previous = torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1]
+            loss = self._l1(self.model(units, previous), target, mask, text_lengths)
+            stats["l1_loss"] = loss.detach()
         if self.postnet is not None:  # trained on what it will see: the free-running output (no gradient into it)
-            generated = self.model.generate(units, lengths=text_lengths).clone()
-            post_loss, post_stats = denoise_loss(self.postnet(generated, 2 * text_lengths), target, 2 * text_lengths)
+            generated = self._free_running(units, text_lengths, utt_id)
+            denoised = self.postnet(generated, 2 * text_lengths)
+            post_loss, post_stats = denoise_loss(denoised, target, 2 * text_lengths, **self.postnet_loss_conf)
             loss = loss + post_loss
-            stats.update(postnet_loss=post_loss.detach(), postnet_mel_snr=post_stats["mel_snr"],
-                         postnet_l1_free=post_stats["l1"])  # fmt: skip
+            stats.update(postnet_loss=post_loss.detach(), postnet_mel_snr=post_stats["mel_snr"])
         stats["loss"] = loss.detach()
-        if not self.training and self.free_running_valid:
+        if not self.training and self.free_running_valid:  # free-running outputs are zero beyond 2 * lengths
             generated = self.model.generate(units, lengths=text_lengths) if self.postnet is None else generated
-            error = (generated - target).abs() * mask[..., None]
-            stats["l1_free"] = (error.sum(dim=(1, 2)) / (N_MELS * 2 * text_lengths)).mean()
+            stats["l1_free"] = self._l1(generated, target, mask, text_lengths)
+            if self.postnet is not None:
+                stats["postnet_l1_free"] = self._l1(denoised, target, mask, text_lengths)
         loss, stats, weight = force_gatherable((loss, stats, units.size(0)), loss.device)
         return loss, stats, weight
 

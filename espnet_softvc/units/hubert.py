@@ -4,6 +4,8 @@ A ``ContentEncoder`` is a torchaudio wav2vec2/HuBERT backbone plus the HuBERT-So
 and ``label_embedding`` (K, 256) for the cosine-similarity logits it is trained with. With HuBERT-base it is
 bshall/hubert's ``Hubert``; a small backbone gives the offline soft encoder (``units.soft_encoder``).
 Waveforms are zero-padded by 40 samples each side, so a 16 kHz wav of S samples gives N = floor(S / 320) frames.
+Up to ``CHUNK`` frames (30 s) are encoded at once, as in bshall/hubert; longer audio in chunks (``encode``), so that
+a 10-minute file needs no more memory than a 30 s one (whole, HuBERT-base would need tens of GB for it).
 
 Original files (parameter names of bshall/hubert ``hubert/model.py``): v0.2 ``{"hubert": state_dict with
 "module."}`` (hubert-soft-35d9f29f.pt, hubert-discrete-96b248c5.pt), v0.1 a bare state_dict
@@ -20,6 +22,7 @@ from espnet_softvc.utils.io import SOFT_DIM
 
 PAD = (400 - 320) // 2  # samples added each side: receptive field 400, hop 320
 HOP = 320
+CHUNK, CONTEXT = 1500, 100  # frames (20 ms) encoded at once, frames of context either side of a chunk
 DISCRETE_LAYER = 7
 TEMPERATURE = 0.1
 PUBLISHED = {
@@ -46,10 +49,20 @@ class ContentEncoder(nn.Module):
     def num_layers(self):
         return self.backbone_config["encoder_num_layers"]
 
-    def encode(self, wavs, layer=None):
-        """(B, S) 16 kHz -> (B, floor(S / 320), D): output of transformer ``layer`` (1-based; None = last)."""
-        x, _ = self.backbone.extract_features(F.pad(wavs, (PAD, PAD)), num_layers=layer)
-        return x[-1]
+    def encode(self, wavs, layer=None, chunk=CHUNK, context=CONTEXT):
+        """(B, S) 16 kHz -> (B, N = floor(S / 320), D): output of transformer ``layer`` (1-based; None = last).
+
+        N <= ``chunk``: one pass over the whole wav. Longer: frames ``[i, i + chunk)`` come from a pass over the
+        audio of frames ``[i - context, i + chunk + context)`` (clipped to the wav), keeping memory bounded."""
+        wavs = F.pad(wavs, (PAD, PAD))
+        frames = (wavs.size(1) - 2 * PAD) // HOP
+        chunks = []
+        for start in range(0, frames, chunk):
+            low, high = max(0, start - context), start + chunk + context
+            end = HOP * high + 2 * PAD if high < frames else None  # the last chunk keeps the wav's trailing samples
+            x, _ = self.backbone.extract_features(wavs[:, HOP * low : end], num_layers=layer)
+            chunks.append(x[-1][:, start - low : start - low + chunk])
+        return torch.cat(chunks, 1)
 
     def soft_units(self, wavs):
         """(B, S) -> (B, N, 256): ``proj`` of the last layer, the HuBERT-Soft units."""

@@ -47,8 +47,8 @@ def save_kmeans(kmeans, path, features="mfcc"):
         "cluster_centers_": torch.from_numpy(kmeans.cluster_centers_).float(),
         "features": features,
     }
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: the temporary name stays out of the zip
+        torch.save(checkpoint, f)
 
 
 def load_kmeans(path):

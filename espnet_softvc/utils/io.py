@@ -1,5 +1,6 @@
 """Checked, atomic file I/O shared by every CLI: audio, .npy arrays, units and mels."""
 import contextlib
+import glob
 import os
 import re
 import tempfile
@@ -21,12 +22,29 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    Temporaries are named ``.<name>.<pid>.<random>.tmp``: those of ``path`` left by a killed writer are removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        writer = re.fullmatch(r"(\d+)\.[^.]+\.tmp", stale.name[len(prefix) :])
+        if writer and not _alive(int(writer[1])):
+            stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:

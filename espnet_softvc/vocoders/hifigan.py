@@ -17,6 +17,8 @@ from espnet_softvc.softvc.checkpoint import strip_prefix
 from espnet_softvc.utils.errors import UserError
 
 INFERENCE_PADDING = 5  # frames of replicate padding each side, as the original ``generate()``
+HOP = 160  # samples per mel frame
+CHUNK, CONTEXT = 1000, 50  # mel frames vocoded at once (10 s), frames of context either side of a chunk
 
 # original name -> ESPnet name (the ESPnet layers sit behind a LeakyReLU in an nn.Sequential)
 NAME_MAP = [
@@ -67,10 +69,17 @@ class SoftVCHiFiGAN:
         self.generator = generator
 
     @torch.no_grad()
-    def __call__(self, logmel):
+    def __call__(self, logmel, chunk=CHUNK, context=CONTEXT):
+        """(T, 128) log-mel -> (160 T,) wav. Mels longer than ``chunk`` frames are vocoded ``chunk`` frames at a time,
+        each with ``context`` frames either side (more than the receptive field: the one-pass result, bounded memory)."""
         mel = torch.as_tensor(logmel).float().to(next(self.generator.parameters()).device)
         mel = F.pad(mel.T.unsqueeze(0), (INFERENCE_PADDING, INFERENCE_PADDING), "replicate")  # (1, 128, T + 10)
-        return self.generator(mel).view(-1).cpu()
+        frames, wavs = mel.size(-1), []
+        for start in range(0, frames, chunk):
+            low, high = max(0, start - context), min(frames, start + chunk + context)
+            wav = self.generator(mel[..., low:high]).view(-1)
+            wavs.append(wav[HOP * (start - low) : HOP * (min(start + chunk, frames) - low)].cpu())
+        return torch.cat(wavs)
 
 
 def load_hifigan(state_dict, path, device="cpu"):
