@@ -12,7 +12,6 @@ waveform at 16 kHz), written as Kaldi (T, 128) mels:
 import argparse
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -20,8 +19,8 @@ from tqdm import tqdm
 from espnet_softvc.feats.log_mel import LogMelSpectrogram
 from espnet_softvc.postnet import noise
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import atomic_path, find_files, load_audio
-from espnet_softvc.utils.kaldi_data import read_scp
+from espnet_softvc.utils.io import find_files, load_audio
+from espnet_softvc.utils.kaldi_data import ark_scp_writer, read_scp
 
 
 def read_wavs(source):
@@ -41,20 +40,14 @@ def make_pairs(wavs, out_dir, copies=2, seed=0):
     logmel, pool = LogMelSpectrogram(), list(wavs.values())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: (out_dir / f"{name}.ark", out_dir / f"{name}.scp") for name in ("noisy", "clean")}
-    with atomic_path(paths["noisy"][0]) as noisy_ark, atomic_path(paths["noisy"][1]) as noisy_scp, \
-            atomic_path(paths["clean"][0]) as clean_ark, atomic_path(paths["clean"][1]) as clean_scp:  # fmt: skip
-        with kaldiio.WriteHelper(f"ark,scp:{noisy_ark},{noisy_scp}") as noisy_writer, \
-                kaldiio.WriteHelper(f"ark,scp:{clean_ark},{clean_scp}") as clean_writer:  # fmt: skip
-            for index, (utt, wav) in enumerate(tqdm(wavs.items(), desc="noisy pairs")):
-                clean = logmel(torch.as_tensor(wav, dtype=torch.float32)).T.numpy()
-                for copy in range(copies):
-                    corrupted, _ = noise.corrupt(wav, np.random.default_rng((seed, index, copy)), pool)
-                    noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32)).T.numpy()
-                    clean_writer[f"{utt}-n{copy}"] = clean
-        tmp = ((noisy_ark, noisy_scp, paths["noisy"]), (clean_ark, clean_scp, paths["clean"]))
-        for tmp_ark, tmp_scp, (ark, _) in tmp:
-            tmp_scp.write_text(tmp_scp.read_text().replace(f"{tmp_ark}:", f"{ark}:"))  # scp points at the final ark
+    with ark_scp_writer(out_dir / "noisy.ark", out_dir / "noisy.scp") as noisy_writer, \
+            ark_scp_writer(out_dir / "clean.ark", out_dir / "clean.scp") as clean_writer:  # fmt: skip
+        for index, (utt, wav) in enumerate(tqdm(wavs.items(), desc="noisy pairs")):
+            clean = logmel(torch.as_tensor(wav, dtype=torch.float32)).T.numpy()
+            for copy in range(copies):
+                corrupted, _ = noise.corrupt(wav, np.random.default_rng((seed, index, copy)), pool)
+                noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32)).T.numpy()
+                clean_writer[f"{utt}-n{copy}"] = clean
     return len(wavs) * copies
 
 
