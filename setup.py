@@ -1,10 +1,12 @@
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="espnet-softvc",
     version="0.1.0",
     description="Soft-VC acoustic model and a denoising postnet as an ESPnet2 plugin",
-    long_description=open("README.md").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["espnet_softvc", "espnet_softvc.*"]),
@@ -35,11 +37,11 @@ setup(
             "softvc-train-units=espnet_softvc.bin.train_units:main",
             "softvc-dump-units=espnet_softvc.bin.dump_units:main",
             "softvc-train=espnet_softvc.bin.train:main",
-            "softvc-convert=espnet_softvc.softvc.convert:main",
+            "softvc-checkpoint=espnet_softvc.bin.checkpoint:main",
             "softvc-pack=espnet_softvc.bin.pack:main",
             "softvc-denoise=espnet_softvc.bin.denoise:main",
             "softvc-baseline-data=espnet_softvc.bin.baseline_data:main",
-            "softvc-results=espnet_softvc.scoring.results:main",
+            "softvc-results=espnet_softvc.bin.results:main",
         ]
     },
 )

@@ -13,6 +13,7 @@ abs mel difference from the exact fused fp32 output (for fp32: from the original
 process peak RSS during the call (CPU) or peak CUDA memory. The original loop costs the same per frame at any length,
 so beyond --original_seconds it runs (and is compared) on the first --original_seconds only, its time scaled (*).
 """
+
 import argparse
 import os
 import time
@@ -21,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from espnet_softvc.bin.mels import wav_to_mel
-from espnet_softvc.data.tiny_corpus import build
+from espnet_softvc.feats.log_mel import wav_to_mel
+from espnet_softvc.data.corpus import build
 from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.model import AcousticModel
 
@@ -139,8 +140,10 @@ def main():
         model, origin = load_original(path, "soft"), f"{path} (trained here, {steps} steps)"
     model.to(device)
     stream = torch.cat(units).to(device)  # all utterances back to back, cut into the benchmark lengths
-    print(f"model: {origin}; device {device}, {args.threads} threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"model: {origin}; device {device}, {args.threads} threads, torch {torch.__version__}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     columns = [("mode", 9), ("batch", 6), ("audio s", 8), ("rtf", 9), ("speed-up", 10), ("max diff", 10)]
     columns += [("mean diff", 11), ("peak MB", 9)]
     header = "".join(f"{name:<{w}}" if name == "mode" else f"{name:>{w}}" for name, w in columns)
@@ -164,8 +167,11 @@ def main():
                 other = ref if mode == "fp32" else exact
                 diff = (out[:, : other.size(1)] - other).abs()
                 exact = out if mode == "fp32" else exact
-                print(f"{mode:<9}{batch:>6}{sec:>8g}{t / audio:>9.4f}{t_orig / t:>10.1f}"
-                      f"{diff.max().item():>10.1e}{diff.mean().item():>11.1e}{peak:>9.0f}", flush=True)  # fmt: skip
+                print(
+                    f"{mode:<9}{batch:>6}{sec:>8g}{t / audio:>9.4f}{t_orig / t:>10.1f}"
+                    f"{diff.max().item():>10.1e}{diff.mean().item():>11.1e}{peak:>9.0f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Importing this package registers our model classes in ESPnet's ``espnet2.tasks.t
 softvc``), so ``TTSTask.build_model_from_file`` and packing load Soft-VC models. ``espnet2.tasks.tts`` takes ~10 s
 to import, so if it is not imported yet the registration runs right after it is (an import hook), not now.
 """
+
 import importlib
 import importlib.abc
 import sys

@@ -1,9 +1,10 @@
 """torch.hub-style entry points of bshall/acoustic-model, offline: the checkpoint is a local file.
 
-    from espnet_softvc import hub
-    acoustic = hub.hubert_soft(checkpoint="hubert-soft-0321fd7e.pt")
-    mel = acoustic.generate(units)   # (N, 256) -> (1, 2N, 128)
+from espnet_softvc import hub
+acoustic = hub.hubert_soft(checkpoint="hubert-soft-0321fd7e.pt")
+mel = acoustic.generate(units)   # (N, 256) -> (1, 2N, 128)
 """
+
 from espnet_softvc.softvc.checkpoint import PUBLISHED, RELEASE_URL, load_original
 from espnet_softvc.utils.errors import UserError
 

@@ -1,22 +1,101 @@
-"""Shared fixtures: a small espeak-ng corpus and helpers to run our CLIs as a user does."""
+"""Shared fixtures and helpers: a small corpus, Soft-VC training dumps made from it, and running our CLIs as a
+user does. Test modules import nothing from each other; what two of them need lives here.
+
+Markers: ``slow`` (trains models, runs the recipe; ``pytest -m "not slow"`` is the fast subset).
+"""
+
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import kaldiio
+import numpy as np
 import pytest
+import torch
 
 os.environ.setdefault("NLTK_DATA", "/nonexistent")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN = "espnet_softvc.bin.softvc_train"
+FRAMES = 80  # mel frames kept per utterance of the training dumps (40 units)
+NUM_TRAIN = 8
 
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     """LJSpeech-layout corpus of 20 espeak-ng utterances (18 train, 2 dev) at 22.05 kHz."""
-    from espnet_softvc.data.tiny_corpus import build
+    from espnet_softvc.data.corpus import build
 
     out = tmp_path_factory.mktemp("tiny_corpus")
     build(out, num_utts=20)
     return out
+
+
+@pytest.fixture(scope="session")
+def dataset(tiny_corpus, tmp_path_factory):
+    """Original Soft-VC layout: mels/{train,dev}/X.npy (128, T), discrete/ (N,) int64, soft/ (N, 256) float32.
+
+    Units made here from the mels (k-means of mel-frame pairs for discrete, a random projection for soft), cut to
+    0.8 s so that the full-size model trains in seconds per epoch."""
+    from sklearn.cluster import KMeans
+
+    from espnet_softvc.feats.log_mel import wav_to_mel
+    from espnet_softvc.utils.io import find_files, save_npy
+
+    out = tmp_path_factory.mktemp("dataset")
+    wavs = [p for p in find_files(tiny_corpus / "wavs", ".wav") if p.parent.name == "dev"]
+    wavs += [p for p in find_files(tiny_corpus / "wavs", ".wav") if p.parent.name == "train"][:NUM_TRAIN]
+    mels = {p.relative_to(tiny_corpus / "wavs").with_suffix(".npy"): wav_to_mel(p)[:, :FRAMES] for p in wavs}
+    pairs = {k: m.reshape(128, -1, 2).mean(-1).T for k, m in mels.items()}  # (N, 128), N = T / 2
+    train = np.concatenate([f for k, f in pairs.items() if k.parts[0] == "train"])
+    kmeans = KMeans(100, n_init=1, random_state=0).fit(train)
+    projection = np.random.default_rng(0).standard_normal((128, 256)).astype(np.float32) / 128**0.5
+    for k, mel in mels.items():
+        save_npy(out / "mels" / k, mel)
+        save_npy(out / "discrete" / k, kmeans.predict(pairs[k]).astype(np.int64))
+        save_npy(out / "soft" / k, ((pairs[k] - train.mean(0)) / train.std(0)) @ projection)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dumps(dataset, tmp_path_factory):
+    """ESPnet dumps of ``dataset``: ``<kind>/<split>/{units,feats}.scp`` and ``feats_shape``."""
+    from espnet_softvc.bin.train import dump_split
+
+    out = tmp_path_factory.mktemp("dump")
+    for kind in ("discrete", "soft"):
+        for split in ("train", "dev"):
+            dump_split(dataset, kind, split, out / kind / split)
+    return out
+
+
+def task_args(dump, out, kind, *extra):
+    """``softvc_train`` options for the tiny config of ``kind`` on ``dump`` (``dumps``), output ``out``."""
+    args = ["--config", REPO / f"conf/tuning/train_softvc_{kind}_tiny.yaml", "--output_dir", out, "--batch_size", 4]
+    for mode, split in (("train", "train"), ("valid", "dev")):
+        for name in ("units", "feats"):
+            args += [f"--{mode}_data_path_and_name_and_type", f"{dump / kind / split / name}.scp,{name},kaldi_ark"]
+        args += [f"--{mode}_shape_file", dump / kind / split / "feats_shape"]
+    return [*args, *extra]
+
+
+def dev_units(dumps, kind="discrete"):
+    """{utt: units tensor} of the dev dump of ``kind``."""
+    return {k: torch.from_numpy(v) for k, v in kaldiio.load_scp(str(dumps / kind / "dev" / "units.scp")).items()}
+
+
+def epoch_results(log):
+    """ESPnet's "<N>epoch results: [train] k=v, ... [valid] k=v, ..." log lines -> {N: {"train": {k: v}, ...}}."""
+    return {
+        int(epoch): {
+            mode: {k: float(v) for k, v in re.findall(r"(\w+)=([-+\d.e]+)", stats)}
+            for mode, stats in re.findall(r"\[(\w+)\] ([^\[]*)", line)
+        }
+        for epoch, line in re.findall(r"(\d+)epoch results: (.*)", log)
+    }
 
 
 def run_cli(module, *args, check=None):

@@ -1,5 +1,5 @@
 """Parity of our acoustic model with an independent restatement of bshall/acoustic-model (DESIGN §3)."""
-import numpy as np
+
 import pytest
 import torch
 import torch.nn as nn
@@ -25,9 +25,16 @@ class RefEncoder(nn.Module):
         self.embedding = nn.Embedding(101, 256) if discrete else None
         self.prenet = RefPreNet(256, 256, 256)
         self.convs = nn.Sequential(
-            nn.Conv1d(256, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512), nn.ConvTranspose1d(512, 512, 4, 2, 1),
-            nn.Conv1d(512, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
-            nn.Conv1d(512, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
+            nn.Conv1d(256, 512, 5, 1, 2),
+            nn.ReLU(),
+            nn.InstanceNorm1d(512),
+            nn.ConvTranspose1d(512, 512, 4, 2, 1),
+            nn.Conv1d(512, 512, 5, 1, 2),
+            nn.ReLU(),
+            nn.InstanceNorm1d(512),
+            nn.Conv1d(512, 512, 5, 1, 2),
+            nn.ReLU(),
+            nn.InstanceNorm1d(512),
         )
 
     def forward(self, x):
@@ -152,7 +159,9 @@ def test_generate_unbatched_and_dropout_off(reference):
 
 def test_hub_entry_points(reference):
     kind, ref, v01, _ = reference
-    entry, other = (hub.hubert_discrete, hub.hubert_soft) if kind == "discrete" else (hub.hubert_soft, hub.hubert_discrete)
+    entry, other = (
+        (hub.hubert_discrete, hub.hubert_soft) if kind == "discrete" else (hub.hubert_soft, hub.hubert_discrete)
+    )
     units = random_units(kind == "discrete", 1, 7)
     assert (entry(checkpoint=v01).generate(units) - ref.generate(units)).abs().max() <= 1e-5
     with pytest.raises(UserError, match=f"this is a {kind} acoustic model"):

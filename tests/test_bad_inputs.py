@@ -2,6 +2,7 @@
 a non-zero exit with one line ``error: <file or utterance>: <problem>``, never a traceback, and leave no output
 file behind under its final name. Hostile files (pickled code, YAML Python tags, shell pipes) must not run.
 """
+
 import os
 import resource
 import shutil
@@ -17,16 +18,19 @@ import torch
 import torchaudio
 import yaml
 
-from espnet_softvc.bin.mels import wav_to_mel
+from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.utils.io import load_audio
-from tests.conftest import assert_user_error, run_cli
-from tests.test_espnet_task import dataset, dumps, task_args  # noqa: F401  (module fixtures reused here)
+from tests.conftest import assert_user_error, run_cli, task_args
 
 REPO = Path(__file__).resolve().parents[1]
 MELS, GENERATE, DENOISE = "espnet_softvc.bin.mels", "espnet_softvc.bin.generate", "espnet_softvc.bin.denoise"
-DUMP_MELS, DATA_PREP, VALIDATE = "espnet_softvc.bin.dump_mels", "espnet_softvc.bin.data_prep", "espnet_softvc.bin.validate_data_dir"
+DUMP_MELS, DATA_PREP, VALIDATE = (
+    "espnet_softvc.bin.dump_mels",
+    "espnet_softvc.bin.data_prep",
+    "espnet_softvc.bin.validate_data_dir",
+)
 TRAIN, DECODE = "espnet_softvc.bin.softvc_train", "espnet_softvc.bin.softvc_inference"
 MARKER = "pwned"  # hostile files try to create this file; it must never appear
 
@@ -42,9 +46,9 @@ def world(tiny_corpus, dumps, tmp_path_factory):  # noqa: F811
 
     torch.save({"model": DenoisingPostnet("conv").state_dict(), "config": {"arch": "conv"}}, root / "postnet.pt")
     run_cli(DATA_PREP, tiny_corpus, root / "data", check=True)
-    from espnet_softvc.softvc.convert import to_espnet
+    from espnet_softvc.tasks.load import load_model, save_espnet
 
-    to_espnet(root / "discrete.pt", root / "espnet")  # config.yaml + model.pth, as a training run leaves them
+    save_espnet(load_model(root / "discrete.pt")[0], root / "espnet")  # config.yaml + model.pth, as a training run leaves them
     return dict(root=root, corpus=tiny_corpus, dumps=dumps, wav=sorted((tiny_corpus / "wavs/dev").glob("*.wav"))[0])
 
 
@@ -145,89 +149,211 @@ def scp_case(w, tmp, fn):
 # name -> (build(world, tmp) -> (module, args), needles in the error line)
 CASES = {
     # audio
-    "wav_empty": (lambda w, t: (MELS, [wav_dir(t, "a.wav", write=lambda p: sf.write(p, np.zeros(0), 16000)), t / "out"]),
-                  ["a.wav", "empty audio"]),
-    "wav_truncated": (lambda w, t: (MELS, [wav_dir(t, "a.wav", w["wav"].read_bytes()[:20000]), t / "out"]),
-                      ["a.wav", "truncated"]),
-    "wav_header_cut": (lambda w, t: (MELS, [wav_dir(t, "a.wav", w["wav"].read_bytes()[:30]), t / "out"]),
-                       ["a.wav", "not a readable audio file"]),
-    "not_audio": (lambda w, t: (MELS, [wav_dir(t, "a.wav", b"hello, I am a text file\n" * 50), t / "out"]),
-                  ["a.wav", "not a readable audio file"]),
-    "wav_nan": (lambda w, t: (MELS, [wav_dir(t, "a.wav", write=lambda p: sf.write(p, np.full(1600, np.nan), 16000, subtype="FLOAT")), t / "out"]),
-                ["a.wav", "NaN or Inf"]),
+    "wav_empty": (
+        lambda w, t: (MELS, [wav_dir(t, "a.wav", write=lambda p: sf.write(p, np.zeros(0), 16000)), t / "out"]),
+        ["a.wav", "empty audio"],
+    ),
+    "wav_truncated": (
+        lambda w, t: (MELS, [wav_dir(t, "a.wav", w["wav"].read_bytes()[:20000]), t / "out"]),
+        ["a.wav", "truncated"],
+    ),
+    "wav_header_cut": (
+        lambda w, t: (MELS, [wav_dir(t, "a.wav", w["wav"].read_bytes()[:30]), t / "out"]),
+        ["a.wav", "not a readable audio file"],
+    ),
+    "not_audio": (
+        lambda w, t: (MELS, [wav_dir(t, "a.wav", b"hello, I am a text file\n" * 50), t / "out"]),
+        ["a.wav", "not a readable audio file"],
+    ),
+    "wav_nan": (
+        lambda w, t: (
+            MELS,
+            [
+                wav_dir(t, "a.wav", write=lambda p: sf.write(p, np.full(1600, np.nan), 16000, subtype="FLOAT")),
+                t / "out",
+            ],
+        ),
+        ["a.wav", "NaN or Inf"],
+    ),
     # Kaldi data dirs and scp files
-    "scp_missing_audio": (lambda w, t: scp_case(w, t, lambda ls: [ls[0].split()[0] + " /nonexistent/x.wav", *ls[1:]]),
-                          ["TINY-", "audio file /nonexistent/x.wav not found"]),
-    "scp_duplicate_id": (lambda w, t: scp_case(w, t, lambda ls: [ls[0], ls[0], *ls[1:]]), ["wav.scp:2", "duplicate utterance id"]),
+    "scp_missing_audio": (
+        lambda w, t: scp_case(w, t, lambda ls: [ls[0].split()[0] + " /nonexistent/x.wav", *ls[1:]]),
+        ["TINY-", "audio file /nonexistent/x.wav not found"],
+    ),
+    "scp_duplicate_id": (
+        lambda w, t: scp_case(w, t, lambda ls: [ls[0], ls[0], *ls[1:]]),
+        ["wav.scp:2", "duplicate utterance id"],
+    ),
     "scp_unsorted": (lambda w, t: scp_case(w, t, lambda ls: [ls[1], ls[0], *ls[2:]]), ["wav.scp:2", "not sorted"]),
-    "scp_pipe_without_flag": (lambda w, t: scp_case(w, t, lambda ls: [f"{ls[0].split()[0]} touch {MARKER}; cat x.wav |"]),
-                              ["wav.scp:1", "shell pipe; pass --allow_pipes"]),
-    "text_wav_id_mismatch": (lambda w, t: (VALIDATE, [copy_data(w, t, lambda d: edit_lines(d / "text", lambda ls: ls[1:]))]),
-                             ["text", "utterance ids differ from wav.scp"]),
-    "utt2spk_missing": (lambda w, t: (VALIDATE, [copy_data(w, t, lambda d: (d / "utt2spk").unlink())]),
-                        ["utt2spk", "cannot read"]),
-    "empty_dev_set": (lambda w, t: (DATA_PREP, [flat_corpus(w, t), t / "data", "--dev_list", empty_file(t)]),
-                      ["the dev set is empty"]),
+    "scp_pipe_without_flag": (
+        lambda w, t: scp_case(w, t, lambda ls: [f"{ls[0].split()[0]} touch {MARKER}; cat x.wav |"]),
+        ["wav.scp:1", "shell pipe; pass --allow_pipes"],
+    ),
+    "text_wav_id_mismatch": (
+        lambda w, t: (VALIDATE, [copy_data(w, t, lambda d: edit_lines(d / "text", lambda ls: ls[1:]))]),
+        ["text", "utterance ids differ from wav.scp"],
+    ),
+    "utt2spk_missing": (
+        lambda w, t: (VALIDATE, [copy_data(w, t, lambda d: (d / "utt2spk").unlink())]),
+        ["utt2spk", "cannot read"],
+    ),
+    "empty_dev_set": (
+        lambda w, t: (DATA_PREP, [flat_corpus(w, t), t / "data", "--dev_list", empty_file(t)]),
+        ["the dev set is empty"],
+    ),
     # units
-    "unit_id_out_of_range": (lambda w, t: generate(w, t, "discrete", np.array([1, 2, 100])), ["utt.npy", "out of range 0..99"]),
-    "unit_id_negative": (lambda w, t: generate(w, t, "discrete", np.array([-1, 2, 3])), ["utt.npy", "out of range 0..99"]),
-    "soft_wrong_width": (lambda w, t: generate(w, t, "soft", np.zeros((5, 768), np.float32)), ["utt.npy", "(N, 256)", "(5, 768)"]),
+    "unit_id_out_of_range": (
+        lambda w, t: generate(w, t, "discrete", np.array([1, 2, 100])),
+        ["utt.npy", "out of range 0..99"],
+    ),
+    "unit_id_negative": (
+        lambda w, t: generate(w, t, "discrete", np.array([-1, 2, 3])),
+        ["utt.npy", "out of range 0..99"],
+    ),
+    "soft_wrong_width": (
+        lambda w, t: generate(w, t, "soft", np.zeros((5, 768), np.float32)),
+        ["utt.npy", "(N, 256)", "(5, 768)"],
+    ),
     "soft_nan": (lambda w, t: generate(w, t, "soft", np.full((5, 256), np.nan, np.float32)), ["utt.npy", "NaN or Inf"]),
-    "float_units_to_discrete": (lambda w, t: generate(w, t, "discrete", np.zeros(5, np.float32)), ["utt.npy", "float units"]),
-    "units_corrupt_npy": (lambda w, t: (wav_dir(t, "utt.npy", b"\x93NUMPY\x01\x00garbage"), generate(w, t, "soft"))[1],
-                          ["utt.npy", "not a readable .npy array"]),
+    "float_units_to_discrete": (
+        lambda w, t: generate(w, t, "discrete", np.zeros(5, np.float32)),
+        ["utt.npy", "float units"],
+    ),
+    "units_corrupt_npy": (
+        lambda w, t: (wav_dir(t, "utt.npy", b"\x93NUMPY\x01\x00garbage"), generate(w, t, "soft"))[1],
+        ["utt.npy", "not a readable .npy array"],
+    ),
     "units_empty": (lambda w, t: generate(w, t, "soft", np.zeros((0, 256), np.float32)), ["utt.npy", "empty array"]),
-    "units_pickled_npy": (lambda w, t: generate(w, t, "soft", np.array([Evil()], dtype=object)), ["utt.npy", "not a readable .npy"]),
+    "units_pickled_npy": (
+        lambda w, t: generate(w, t, "soft", np.array([Evil()], dtype=object)),
+        ["utt.npy", "not a readable .npy"],
+    ),
     # checkpoints
-    "ckpt_wrong_kind": (lambda w, t: generate(w, t, "discrete", np.arange(5), w["root"] / "soft.pt"),
-                        ["soft.pt", "soft acoustic model, not discrete"]),
-    "ckpt_other_model": (lambda w, t: broken_checkpoint(w, t, lambda p: torch.save({"hubert": {"proj.weight": torch.zeros(2, 2)}}, p)),
-                         ["model.pt", "not a Soft-VC acoustic-model checkpoint"]),
-    "ckpt_truncated": (lambda w, t: broken_checkpoint(w, t, lambda p: p.write_bytes((w["root"] / "discrete.pt").read_bytes()[:100000])),
-                       ["model.pt", "truncated or corrupt"]),
-    "ckpt_missing_key": (lambda w, t: broken_checkpoint(w, t, missing_key), ["model.pt", "missing keys", "decoder.proj.weight"]),
-    "ckpt_pickle_code": (lambda w, t: broken_checkpoint(w, t, lambda p: torch.save({"acoustic-model": Evil()}, p)),
-                         ["model.pt", "not a tensor-only checkpoint"]),
+    "ckpt_wrong_kind": (
+        lambda w, t: generate(w, t, "discrete", np.arange(5), w["root"] / "soft.pt"),
+        ["soft.pt", "soft acoustic model, not discrete"],
+    ),
+    "ckpt_other_model": (
+        lambda w, t: broken_checkpoint(w, t, lambda p: torch.save({"hubert": {"proj.weight": torch.zeros(2, 2)}}, p)),
+        ["model.pt", "not a Soft-VC acoustic-model checkpoint"],
+    ),
+    "ckpt_truncated": (
+        lambda w, t: broken_checkpoint(
+            w, t, lambda p: p.write_bytes((w["root"] / "discrete.pt").read_bytes()[:100000])
+        ),
+        ["model.pt", "truncated or corrupt"],
+    ),
+    "ckpt_missing_key": (
+        lambda w, t: broken_checkpoint(w, t, missing_key),
+        ["model.pt", "missing keys", "decoder.proj.weight"],
+    ),
+    "ckpt_pickle_code": (
+        lambda w, t: broken_checkpoint(w, t, lambda p: torch.save({"acoustic-model": Evil()}, p)),
+        ["model.pt", "not a tensor-only checkpoint"],
+    ),
     "ckpt_not_found": (lambda w, t: generate(w, t, "discrete", np.arange(5), t / "nope.pt"), ["nope.pt", "not found"]),
-    "postnet_given_acoustic_model": (lambda w, t: (mel_case(w, t, np.zeros((128, 20), np.float32))[0],
-                                                   [t / "in", t / "out", "--model_file", w["root"] / "discrete.pt"]),
-                                     ["discrete.pt", "not a denoising-postnet checkpoint"]),
+    "postnet_given_acoustic_model": (
+        lambda w, t: (
+            mel_case(w, t, np.zeros((128, 20), np.float32))[0],
+            [t / "in", t / "out", "--model_file", w["root"] / "discrete.pt"],
+        ),
+        ["discrete.pt", "not a denoising-postnet checkpoint"],
+    ),
     # mels
     "mel_wrong_width": (lambda w, t: mel_case(w, t, np.zeros((80, 20), np.float32)), ["mel.npy", "128"]),
     "mel_inf": (lambda w, t: mel_case(w, t, np.full((128, 20), np.inf, np.float32)), ["mel.npy", "NaN or Inf"]),
     # training on dumps (ESPnet Trainer)
     "train_mel_shorter_than_2x_units": (
-        lambda w, t: train_case(w, t, lambda d: rewrite_ark(d / "feats.scp", lambda u, a: a[:-3] if u == "TINY-0003" else a)),
-        ["TINY-0003", "mel frames for"]),
+        lambda w, t: train_case(
+            w, t, lambda d: rewrite_ark(d / "feats.scp", lambda u, a: a[:-3] if u == "TINY-0003" else a)
+        ),
+        ["TINY-0003", "mel frames for"],
+    ),
     "train_ark_bad_offset": (
-        lambda w, t: train_case(w, t, lambda d: edit_lines(d / "units.scp", lambda ls: [ls[0].rsplit(":", 1)[0] + ":7", *ls[1:]])),
-        ["TINY-", "cannot read"]),
+        lambda w, t: train_case(
+            w, t, lambda d: edit_lines(d / "units.scp", lambda ls: [ls[0].rsplit(":", 1)[0] + ":7", *ls[1:]])
+        ),
+        ["TINY-", "cannot read"],
+    ),
     "train_ark_truncated": (
-        lambda w, t: train_case(w, t, lambda d: truncate_ark(d / "feats.scp")), ["feats", "cannot read"]),
+        lambda w, t: train_case(w, t, lambda d: truncate_ark(d / "feats.scp")),
+        ["feats", "cannot read"],
+    ),
     "train_feats_nan": (
-        lambda w, t: train_case(w, t, lambda d: rewrite_ark(d / "feats.scp", lambda u, a: a * np.nan if u == "TINY-0003" else a)),
-        ["TINY-0003", "NaN or Inf"]),
+        lambda w, t: train_case(
+            w, t, lambda d: rewrite_ark(d / "feats.scp", lambda u, a: a * np.nan if u == "TINY-0003" else a)
+        ),
+        ["TINY-0003", "NaN or Inf"],
+    ),
     "train_empty_dev": (lambda w, t: empty_valid(w, t), ["dev/units.scp", "empty"]),
-    "config_unknown_key": (lambda w, t: config_case(w, t, "max_epochs: 3\n"), ["conf.yaml", "unknown option max_epochs"]),
+    "config_unknown_key": (
+        lambda w, t: config_case(w, t, "max_epochs: 3\n"),
+        ["conf.yaml", "unknown option max_epochs"],
+    ),
     "config_wrong_type": (lambda w, t: config_case(w, t, "batch_size: [4]\n"), ["conf.yaml", "batch_size"]),
-    "config_tts_conf_unknown_key": (lambda w, t: config_case(w, t, "tts_conf:\n    hidden: 3\n"), ["conf.yaml", "tts_conf", "hidden"]),
-    "config_python_tag": (lambda w, t: config_case(w, t, f"seed: !!python/object/apply:os.system ['touch {MARKER}']\n"),
-                          ["conf.yaml", "not a plain YAML"]),
-    "train_output_dir_unwritable": (lambda w, t: ((t / "file").write_text("x"), train_case(w, t, None, "--output_dir", t / "file/exp"))[1],
-                                    ["file/exp", "cannot write"]),
+    "config_tts_conf_unknown_key": (
+        lambda w, t: config_case(w, t, "tts_conf:\n    hidden: 3\n"),
+        ["conf.yaml", "tts_conf", "hidden"],
+    ),
+    "config_python_tag": (
+        lambda w, t: config_case(w, t, f"seed: !!python/object/apply:os.system ['touch {MARKER}']\n"),
+        ["conf.yaml", "not a plain YAML"],
+    ),
+    "train_output_dir_unwritable": (
+        lambda w, t: ((t / "file").write_text("x"), train_case(w, t, None, "--output_dir", t / "file/exp"))[1],
+        ["file/exp", "cannot write"],
+    ),
     # decoding and output
-    "decode_soft_units_to_discrete_model": (lambda w, t: (DECODE, ["--output_dir", t / "out", "--model_file", w["root"] / "discrete.pt",
-                                                                   "--data_path_and_name_and_type", f"{w['dumps']}/soft/dev/units.scp,units,kaldi_ark"]),
-                                            ["TINY-", "float units given to the discrete model"]),
-    "decode_config_python_tag": (lambda w, t: (DECODE, ["--output_dir", t / "out", "--model_file", w["root"] / "espnet/model.pth",
-                                                        "--train_config", evil_config(w, t),
-                                                        "--data_path_and_name_and_type", f"{w['dumps']}/discrete/dev/units.scp,units,kaldi_ark"]),
-                                 ["config.yaml", "not a plain YAML file"]),
-    "decode_config_of_another_task": (lambda w, t: (DECODE, ["--output_dir", t / "out", "--model_file", w["root"] / "espnet/model.pth",
-                                                             "--train_config", evil_config(w, t, "tts: tacotron2\n"),
-                                                             "--data_path_and_name_and_type", f"{w['dumps']}/discrete/dev/units.scp,units,kaldi_ark"]),
-                                      ["config.yaml", "not a Soft-VC task config"]),
-    "mels_out_dir_unwritable": (lambda w, t: ((t / "file").write_text("x"), (MELS, [w["wav"].parent, t / "file/out"]))[1], ["file/out", "cannot write"]),
+    "decode_soft_units_to_discrete_model": (
+        lambda w, t: (
+            DECODE,
+            [
+                "--output_dir",
+                t / "out",
+                "--model_file",
+                w["root"] / "discrete.pt",
+                "--data_path_and_name_and_type",
+                f"{w['dumps']}/soft/dev/units.scp,units,kaldi_ark",
+            ],
+        ),
+        ["TINY-", "float units given to the discrete model"],
+    ),
+    "decode_config_python_tag": (
+        lambda w, t: (
+            DECODE,
+            [
+                "--output_dir",
+                t / "out",
+                "--model_file",
+                w["root"] / "espnet/model.pth",
+                "--train_config",
+                evil_config(w, t),
+                "--data_path_and_name_and_type",
+                f"{w['dumps']}/discrete/dev/units.scp,units,kaldi_ark",
+            ],
+        ),
+        ["config.yaml", "not a plain YAML file"],
+    ),
+    "decode_config_of_another_task": (
+        lambda w, t: (
+            DECODE,
+            [
+                "--output_dir",
+                t / "out",
+                "--model_file",
+                w["root"] / "espnet/model.pth",
+                "--train_config",
+                evil_config(w, t, "tts: tacotron2\n"),
+                "--data_path_and_name_and_type",
+                f"{w['dumps']}/discrete/dev/units.scp,units,kaldi_ark",
+            ],
+        ),
+        ["config.yaml", "not a Soft-VC task config"],
+    ),
+    "mels_out_dir_unwritable": (
+        lambda w, t: ((t / "file").write_text("x"), (MELS, [w["wav"].parent, t / "file/out"]))[1],
+        ["file/out", "cannot write"],
+    ),
 }
 
 
@@ -283,12 +409,20 @@ def test_matrix_is_large_enough():
 def test_recipe_stage_names_the_bad_data_dir(world, tmp_path):
     """Stage 2 of the recipe, run by a user on a data dir whose text lost an utterance: one line, the file named."""
     recipe = tmp_path / "ljspeech_softvc"
-    shutil.copytree(REPO / "egs/ljspeech_softvc", recipe, ignore=lambda d, names: [n for n in names if d.endswith("ljspeech_softvc") and n not in ("run.sh", "cmd.sh", "path.sh", "utils")])  # fmt: skip
+    shutil.copytree(
+        REPO / "egs/ljspeech_softvc",
+        recipe,
+        ignore=lambda d, names: [
+            n for n in names if d.endswith("ljspeech_softvc") and n not in ("run.sh", "cmd.sh", "path.sh", "utils")
+        ],
+    )
     (recipe / "conf").symlink_to(REPO / "conf")
     shutil.copytree(world["root"] / "data", recipe / "data")
     edit_lines(recipe / "data/train/text", lambda lines: lines[1:])
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
-    proc = subprocess.run(["./run.sh", "--stage", "2", "--stop_stage", "2"], cwd=recipe, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["./run.sh", "--stage", "2", "--stop_stage", "2"], cwd=recipe, env=env, capture_output=True, text=True
+    )
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "error: " in line]
     assert len(errors) == 1 and "data/train/text: utterance ids differ from wav.scp" in errors[0], proc.stderr
@@ -297,12 +431,17 @@ def test_recipe_stage_names_the_bad_data_dir(world, tmp_path):
 
 def test_full_disk_during_dump_leaves_no_partial_file(world, tmp_path):
     """A dump that runs out of space (RLIMIT_FSIZE: writes past 64 kB fail with EFBIG) fails in one line, keeps no file."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
     out = tmp_path / "dump/feats"
-    proc = subprocess.run([sys.executable, "-m", DUMP_MELS, world["root"] / "data/train/wav.scp", out],
-                          capture_output=True, text=True, preexec_fn=limit)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", DUMP_MELS, world["root"] / "data/train/wav.scp", out],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+    )
     assert_user_error(proc, "feats", "cannot write")
     assert sorted(p.name for p in out.parent.iterdir()) == [], "no partial ark/scp under any name"
 

@@ -3,6 +3,7 @@
 The data are the tiny espeak-ng corpus, its own mels and simple 50 Hz units made here (k-means of mel-frame pairs
 for discrete, a random projection for soft), cut to 0.8 s so that the full-size model trains in seconds per epoch.
 """
+
 import os
 import re
 import shutil
@@ -10,73 +11,19 @@ import subprocess
 import sys
 import textwrap
 import types
-from pathlib import Path
 
 import kaldiio
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from sklearn.cluster import KMeans
 
-from espnet_softvc.bin.mels import wav_to_mel
-from espnet_softvc.bin.train import dump_split
 from espnet_softvc.softvc.checkpoint import load_original, save_original
-from espnet_softvc.softvc.espnet_model import TOKEN_OFFSET, SoftVC
+from espnet_softvc.softvc.espnet_model import SoftVC
 from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.io import find_files, save_npy
-from tests.conftest import assert_user_error, run_cli
-
-REPO = Path(__file__).resolve().parents[1]
-FRAMES = 80  # mel frames kept per utterance (40 units)
-NUM_TRAIN = 8
-TRAIN = "espnet_softvc.bin.softvc_train"
-
-
-def epoch_results(log):
-    """ESPnet's "<N>epoch results: [train] k=v, ... [valid] k=v, ..." log lines -> {N: {"train": {k: v}, ...}}."""
-    return {
-        int(epoch): {mode: {k: float(v) for k, v in re.findall(r"(\w+)=([-+\d.e]+)", stats)}
-                     for mode, stats in re.findall(r"\[(\w+)\] ([^\[]*)", line)}
-        for epoch, line in re.findall(r"(\d+)epoch results: (.*)", log)
-    }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def dataset(tiny_corpus, tmp_path_factory):
-    """Original Soft-VC layout: mels/{train,dev}/X.npy (128, T), discrete/ (N,) int64, soft/ (N, 256) float32."""
-    out = tmp_path_factory.mktemp("dataset")
-    wavs = [p for p in find_files(tiny_corpus / "wavs", ".wav") if p.parent.name == "dev"]
-    wavs += [p for p in find_files(tiny_corpus / "wavs", ".wav") if p.parent.name == "train"][:NUM_TRAIN]
-    mels = {p.relative_to(tiny_corpus / "wavs").with_suffix(".npy"): wav_to_mel(p)[:, :FRAMES] for p in wavs}
-    pairs = {k: m.reshape(128, -1, 2).mean(-1).T for k, m in mels.items()}  # (N, 128), N = T / 2
-    train = np.concatenate([f for k, f in pairs.items() if k.parts[0] == "train"])
-    kmeans = KMeans(100, n_init=1, random_state=0).fit(train)
-    projection = np.random.default_rng(0).standard_normal((128, 256)).astype(np.float32) / 128**0.5
-    for k, mel in mels.items():
-        save_npy(out / "mels" / k, mel)
-        save_npy(out / "discrete" / k, kmeans.predict(pairs[k]).astype(np.int64))
-        save_npy(out / "soft" / k, ((pairs[k] - train.mean(0)) / train.std(0)) @ projection)
-    return out
-
-
-@pytest.fixture(scope="module")
-def dumps(dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("dump")
-    for kind in ("discrete", "soft"):
-        for split in ("train", "dev"):
-            dump_split(dataset, kind, split, out / kind / split)
-    return out
-
-
-def task_args(dump, out, kind, *extra):
-    args = ["--config", REPO / f"conf/tuning/train_softvc_{kind}_tiny.yaml", "--output_dir", out, "--batch_size", 4]
-    for mode, split in (("train", "train"), ("valid", "dev")):
-        for name in ("units", "feats"):
-            args += [f"--{mode}_data_path_and_name_and_type", f"{dump / kind / split / name}.scp,{name},kaldi_ark"]
-        args += [f"--{mode}_shape_file", dump / kind / split / "feats_shape"]
-    return [*args, *extra]
+from espnet_softvc.utils.shapes import TOKEN_OFFSET
+from tests.conftest import NUM_TRAIN, REPO, TRAIN, assert_user_error, dev_units, epoch_results, run_cli, task_args
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +33,6 @@ def trained(dumps, tmp_path_factory):
     first = run_cli(TRAIN, *task_args(dumps, out, "discrete", "--max_epoch", 2), check=True)
     second = run_cli(TRAIN, *task_args(dumps, out, "discrete", "--max_epoch", 3, "--resume", "true"), check=True)
     return types.SimpleNamespace(dir=out, first=first.stderr, second=second.stderr)
-
-
-def dev_units(dumps, kind="discrete"):
-    return {k: torch.from_numpy(v) for k, v in kaldiio.load_scp(str(dumps / kind / "dev" / "units.scp")).items()}
 
 
 def test_trainer_reports_l1_free_running_l1_and_mel_plots(trained):
@@ -114,8 +57,23 @@ def test_resume_continues_from_the_saved_epoch(trained):
 
 def test_ddp_two_cpu_processes_gloo(dumps, tmp_path):
     out = tmp_path / "ddp"
-    args = task_args(dumps, out, "soft", "--max_epoch", 1, "--batch_size", 2, "--num_att_plot", 0,
-                     "--ngpu", 0, "--multiprocessing_distributed", "false", "--dist_backend", "gloo")  # fmt: skip
+    args = task_args(
+        dumps,
+        out,
+        "soft",
+        "--max_epoch",
+        1,
+        "--batch_size",
+        2,
+        "--num_att_plot",
+        0,
+        "--ngpu",
+        0,
+        "--multiprocessing_distributed",
+        "false",
+        "--dist_backend",
+        "gloo",
+    )
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", TRAIN]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, env=env)
@@ -134,8 +92,16 @@ def test_unit2speech_and_decode_cli(trained, dumps, tmp_path):
     assert output["feat_gen"].shape == (2 * n, 128) and torch.isfinite(output["feat_gen"]).all()
     assert output["wav"].dim() == 1 and abs(len(output["wav"]) - 2 * n * 160) <= 1024
 
-    main(["--model_file", str(trained.dir / "valid.loss.ave.pth"), "--output_dir", str(tmp_path / "decode"),
-          "--data_path_and_name_and_type", f"{dumps / 'discrete/dev/units.scp'},units,kaldi_ark"])  # fmt: skip
+    main(
+        [
+            "--model_file",
+            str(trained.dir / "valid.loss.ave.pth"),
+            "--output_dir",
+            str(tmp_path / "decode"),
+            "--data_path_and_name_and_type",
+            f"{dumps / 'discrete/dev/units.scp'},units,kaldi_ark",
+        ]
+    )
     feats = kaldiio.load_scp(str(tmp_path / "decode/norm/feats.scp"))
     assert sorted(feats) == sorted(units) == ["TINY-0010", "TINY-0020"]
     assert np.array_equal(feats["TINY-0010"], output["feat_gen"].numpy())
@@ -145,8 +111,8 @@ def test_unit2speech_and_decode_cli(trained, dumps, tmp_path):
 
 
 def test_round_trip_espnet_original_espnet_is_bit_exact(trained, dumps, tmp_path):
+    from espnet_softvc.bin.checkpoint import main
     from espnet_softvc.bin.softvc_inference import Unit2Speech
-    from espnet_softvc.softvc.convert import main
 
     model_file = trained.dir / "valid.loss.best.pth"
     main(["to-original", str(model_file), str(tmp_path / "original.pt")])
@@ -165,12 +131,12 @@ def test_round_trip_espnet_original_espnet_is_bit_exact(trained, dumps, tmp_path
 
 def test_original_soft_checkpoint_imports_with_identical_generate(tmp_path):
     from espnet_softvc.bin.softvc_inference import Unit2Speech
-    from espnet_softvc.softvc.convert import to_espnet
+    from espnet_softvc.tasks.load import load_model, save_espnet
 
     torch.manual_seed(0)
     acoustic = AcousticModel(discrete=False).eval()
     save_original(acoustic, tmp_path / "soft.pt")
-    config, model_file = to_espnet(tmp_path / "soft.pt", tmp_path / "espnet")
+    config, model_file = save_espnet(load_model(tmp_path / "soft.pt")[0], tmp_path / "espnet")
     units = torch.randn(12, 256)
     generated = Unit2Speech(config, model_file)(units, vocode=False)["feat_gen"]
     assert torch.equal(generated, acoustic.generate(units)[0])
@@ -199,8 +165,9 @@ def test_espnet_ttstask_loads_discrete_softvc_after_import(trained, dumps, tmp_p
 
 
 def test_registration_into_an_already_imported_tts_task():
-    import espnet_softvc
     from espnet2.train.class_choices import ClassChoices
+
+    import espnet_softvc
 
     tts_task = types.SimpleNamespace(tts_choices=ClassChoices("tts", classes={}, default=None))
     espnet_softvc.register(tts_task)
@@ -210,11 +177,11 @@ def test_registration_into_an_already_imported_tts_task():
 @pytest.mark.parametrize(
     "kind, units, frames, needle",
     [
-        ("discrete", torch.tensor([[1, 2, 3, 4], [5, 150, 6, 0]]), 8, "uttB: unit id 150 out of range 0..99"),
+        ("discrete", torch.tensor([[1, 2, 3, 4], [5, 150, 6, 0]]), 8, "uttB: unit id out of range 0..99 (found 0..150)"),
         ("discrete", torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]), 7, "uttB: 7 mel frames for 4 units"),
-        ("soft", torch.zeros(2, 4, 128), 8, "uttA: soft units must be float (N, 256), got float (4, 128)"),
-        ("discrete", torch.zeros(2, 4), 8, "uttA: discrete units must be integer ids"),
-        ("tokens", torch.tensor([[3, 4, 5, 6], [0, 4, 5, 6]]), 8, "uttB: token id 0 is not a unit 0..99"),
+        ("soft", torch.zeros(2, 4, 128), 8, "uttA: expected soft units, float (N, 256), got shape (2, 4, 128)"),
+        ("discrete", torch.zeros(2, 4), 8, "uttA: float units given to the discrete model"),
+        ("tokens", torch.tensor([[3, 4, 5, 6], [0, 4, 5, 6]]), 8, "uttB: unit id out of range 0..99 (found -2..4)"),
     ],
 )
 def test_bad_units_name_the_utterance(kind, units, frames, needle):
@@ -240,13 +207,26 @@ def test_training_cli_names_the_bad_utterance(dumps, tmp_path):
 
 
 def test_original_training_cli_fine_tunes_an_original_checkpoint(trained, dataset, tmp_path):
-    from espnet_softvc.softvc.convert import to_original
+    from espnet_softvc.bin.checkpoint import to_original
 
     to_original(trained.dir / "valid.loss.best.pth", tmp_path / "published.pt")
     out = tmp_path / "checkpoints"
     config = REPO / "conf/tuning/train_softvc_discrete_tiny.yaml"
-    proc = run_cli("espnet_softvc.bin.train", "--discrete", "--resume", tmp_path / "published.pt", dataset, out,
-                   "--config", config, "--max_epoch", 1, "--batch_size", 4, check=True)  # fmt: skip
+    proc = run_cli(
+        "espnet_softvc.bin.train",
+        "--discrete",
+        "--resume",
+        tmp_path / "published.pt",
+        dataset,
+        out,
+        "--config",
+        config,
+        "--max_epoch",
+        1,
+        "--batch_size",
+        4,
+        check=True,
+    )
     assert "Loading pretrained params from" in proc.stderr
     fine_tuned, from_scratch = epoch_results(proc.stderr)[1]["valid"], epoch_results(trained.first)[1]["valid"]
     assert fine_tuned["loss"] < from_scratch["loss"]  # epoch 1 starts from the trained weights, not from scratch

@@ -1,4 +1,5 @@
 """The fused decoding loop (softvc/fast.py) against the original per-frame loop ``Decoder.generate``."""
+
 import pytest
 import torch
 

@@ -1,10 +1,11 @@
 """Faults (issue 11): training and every dump stage killed (SIGKILL) at random points resume to the same result.
 
-Training: ``softvc_train`` on the tiny dumps of ``test_espnet_task`` killed three times, then ``--resume true``.
+Training: ``softvc_train`` on the tiny dumps of ``conftest`` killed three times, then ``--resume true``.
 Dumps: recipe stages 1-4 (data prep, mel dump, unit dump, collect_stats) on a copy of the recipe, each killed
 mid-way and rerun; the outputs must be byte-identical to an uninterrupted run's, and a killed stage may leave
 no partial file under a final name (every file there is already the finished one).
 """
+
 import os
 import random
 import shutil
@@ -17,9 +18,8 @@ from pathlib import Path
 import torch
 
 from espnet_softvc.bin.softvc_inference import Unit2Speech
-from tests.test_espnet_task import TRAIN, dataset, dev_units, dumps, epoch_results, task_args  # noqa: F401 (fixtures)
+from tests.conftest import REPO, TRAIN, dev_units, epoch_results, task_args
 
-REPO = Path(__file__).resolve().parents[1]
 MAX_EPOCH = 6  # enough that the third kill still finds the run training
 
 
@@ -45,9 +45,25 @@ def wait_for(path, needles, proc, timeout=180):
 
 def train_cmd(dumps, out, max_epoch):  # noqa: F811
     """One batch of 2 utterances per epoch, no plots: epochs of a few seconds."""
-    args = task_args(dumps, out, "discrete", "--max_epoch", max_epoch, "--num_att_plot", 0, "--resume", "true",
-                     "--batch_size", 2, "--num_iters_per_epoch", 1, "--keep_nbest_models", 1,
-                     "--use_matplotlib", "false")  # fmt: skip
+    args = task_args(
+        dumps,
+        out,
+        "discrete",
+        "--max_epoch",
+        max_epoch,
+        "--num_att_plot",
+        0,
+        "--resume",
+        "true",
+        "--batch_size",
+        2,
+        "--num_iters_per_epoch",
+        1,
+        "--keep_nbest_models",
+        1,
+        "--use_matplotlib",
+        "false",
+    )
     return [sys.executable, "-m", TRAIN, *map(str, args)]
 
 

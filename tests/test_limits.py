@@ -4,6 +4,7 @@ Peak memory is the ``ru_maxrss`` of each CLI process (``os.wait4``). A process w
 starts at about 0.5 GB; the bounds below leave room for that and would be far exceeded by unchunked HuBERT
 (attention over 30000 frames) or anything quadratic in the length.
 """
+
 import os
 import re
 import subprocess
@@ -25,8 +26,10 @@ MINUTES = 10
 GB = 1024**3
 
 
-PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)")
+PEAK = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+)
 
 
 def run_measured(module, *args):
@@ -54,8 +57,14 @@ def test_ten_minute_wav_encodes_in_chunks_and_gives_mels(tmp_path):
     samples = long_wav(tmp_path / "wavs" / "long.wav")
     torch.manual_seed(0)
     torch.save(ContentEncoder(SMALL_BACKBONE).checkpoint(), tmp_path / "encoder.pt")
-    code, log, peak = run_measured("espnet_softvc.bin.encode", "soft", tmp_path / "wavs", tmp_path / "units",
-                                   "--checkpoint", tmp_path / "encoder.pt")  # fmt: skip
+    code, log, peak = run_measured(
+        "espnet_softvc.bin.encode",
+        "soft",
+        tmp_path / "wavs",
+        tmp_path / "units",
+        "--checkpoint",
+        tmp_path / "encoder.pt",
+    )
     assert code == 0, log[-3000:]
     units = np.load(tmp_path / "units" / "long.npy")
     assert units.shape == (samples // 320, 256) and np.isfinite(units).all()
@@ -85,9 +94,18 @@ def test_one_minute_of_units_generates_in_linear_memory(tmp_path):
     torch.manual_seed(0)
     save_original(AcousticModel(discrete=True), tmp_path / "acoustic.pt")
     save_npy(tmp_path / "units" / "minute.npy", np.random.default_rng(0).integers(0, 100, 3000))
-    code, log, peak = run_measured("espnet_softvc.bin.generate", "discrete", tmp_path / "units",
-                                   tmp_path / "mels", "--checkpoint", tmp_path / "acoustic.pt", "--device", "cpu",
-                                   "--precision", "int8")  # fmt: skip
+    code, log, peak = run_measured(
+        "espnet_softvc.bin.generate",
+        "discrete",
+        tmp_path / "units",
+        tmp_path / "mels",
+        "--checkpoint",
+        tmp_path / "acoustic.pt",
+        "--device",
+        "cpu",
+        "--precision",
+        "int8",
+    )
     assert code == 0, log[-3000:]
     mel = np.load(tmp_path / "mels" / "minute.npy")
     assert mel.shape == (128, 6000) and np.isfinite(mel).all()
@@ -100,8 +118,10 @@ def write_dump(out, lengths):
     rng = np.random.default_rng(0)
     out.mkdir(parents=True)
     ids = [f"utt{i:02d}" for i in range(len(lengths))]
-    with kaldiio.WriteHelper(f"ark,scp:{out}/units.ark,{out}/units.scp") as units, \
-            kaldiio.WriteHelper(f"ark,scp:{out}/feats.ark,{out}/feats.scp") as feats:  # fmt: skip
+    with (
+        kaldiio.WriteHelper(f"ark,scp:{out}/units.ark,{out}/units.scp") as units,
+        kaldiio.WriteHelper(f"ark,scp:{out}/feats.ark,{out}/feats.scp") as feats,
+    ):
         for utt, n in zip(ids, lengths):
             units[utt] = rng.integers(0, 100, n).astype(np.int32)
             feats[utt] = rng.standard_normal((2 * n, 128)).astype(np.float32)
@@ -109,8 +129,20 @@ def write_dump(out, lengths):
 
 
 def train_args(tmp_path, *extra):
-    args = ["--output_dir", tmp_path / "exp", "--max_epoch", 1, "--batch_size", 2, "--num_att_plot", 0,
-            "--tts_conf", "discrete=true", "--ngpu", 0]  # fmt: skip
+    args = [
+        "--output_dir",
+        tmp_path / "exp",
+        "--max_epoch",
+        1,
+        "--batch_size",
+        2,
+        "--num_att_plot",
+        0,
+        "--tts_conf",
+        "discrete=true",
+        "--ngpu",
+        0,
+    ]
     for mode, split in (("train", "train"), ("valid", "dev")):
         for name in ("units", "feats"):
             args += [f"--{mode}_data_path_and_name_and_type", f"{tmp_path / split / name}.scp,{name},kaldi_ark"]

@@ -1,4 +1,5 @@
 """The original front end (DESIGN §2) bit for bit, and the softvc-mels / softvc-generate CLIs as a user runs them."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -17,8 +18,17 @@ def reference_mel(path):
     wav, sr = sf.read(path, dtype="float32")
     wav = torchaudio.functional.resample(torch.from_numpy(wav)[None], sr, 16000)
     melspec = torchaudio.transforms.MelSpectrogram(
-        sample_rate=16000, n_fft=1024, win_length=1024, hop_length=160, center=False, power=1.0,
-        norm="slaney", mel_scale="slaney", n_mels=128, f_min=0.0, f_max=8000.0,
+        sample_rate=16000,
+        n_fft=1024,
+        win_length=1024,
+        hop_length=160,
+        center=False,
+        power=1.0,
+        norm="slaney",
+        mel_scale="slaney",
+        n_mels=128,
+        f_min=0.0,
+        f_max=8000.0,
     )
     wav = F.pad(wav.unsqueeze(0), (432, 432), "reflect")
     return torch.log(torch.clamp(melspec(wav), min=1e-5)).squeeze().numpy(), wav.shape[-1] - 864
@@ -89,8 +99,12 @@ def checkpoints(tmp_path_factory):
 BAD_UNITS = {
     "id_out_of_range": ("discrete", lambda: np.array([1, 2, 100]), "unit id out of range 0..99"),
     "negative_id": ("discrete", lambda: np.array([-1, 2]), "unit id out of range"),
-    "soft_wrong_width": ("soft", lambda: np.zeros((5, 255), np.float32), "soft units must be (N, 256)"),
-    "float_to_discrete": ("discrete", lambda: np.zeros((5, 256), np.float32), "float units given to the discrete model"),
+    "soft_wrong_width": ("soft", lambda: np.zeros((5, 255), np.float32), "float (N, 256), got shape (5, 255)"),
+    "float_to_discrete": (
+        "discrete",
+        lambda: np.zeros((5, 256), np.float32),
+        "float units given to the discrete model",
+    ),
     "int_to_soft": ("soft", lambda: np.zeros(5, np.int64), "integer units given to the soft model"),
     "empty": ("soft", lambda: np.zeros((0, 256), np.float32), "empty array"),
     "nan": ("soft", lambda: np.full((4, 256), np.nan, np.float32), "NaN or Inf"),
@@ -101,20 +115,28 @@ BAD_UNITS = {
 def test_generate_bad_units(case, checkpoints, tmp_path):
     kind, make, message = BAD_UNITS[case]
     np.save(tmp_path / f"{case}.npy", make())
-    proc = run_cli("espnet_softvc.bin.generate", kind, tmp_path, tmp_path / "out", "--checkpoint", checkpoints / f"{kind}.pt")
+    proc = run_cli(
+        "espnet_softvc.bin.generate", kind, tmp_path, tmp_path / "out", "--checkpoint", checkpoints / f"{kind}.pt"
+    )
     assert_user_error(proc, f"{case}.npy", message)
     assert not (tmp_path / "out" / f"{case}.npy").exists()
 
 
 def test_generate_corrupt_npy_and_wrong_checkpoint(checkpoints, tmp_path):
     (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
-    proc = run_cli("espnet_softvc.bin.generate", "soft", tmp_path, tmp_path / "out", "--checkpoint", checkpoints / "soft.pt")
+    proc = run_cli(
+        "espnet_softvc.bin.generate", "soft", tmp_path, tmp_path / "out", "--checkpoint", checkpoints / "soft.pt"
+    )
     assert_user_error(proc, "corrupt.npy", "not a readable .npy array")
     np.save(tmp_path / "corrupt.npy", np.zeros((3, 256), np.float32))
-    proc = run_cli("espnet_softvc.bin.generate", "discrete", tmp_path, tmp_path / "out", "--checkpoint", checkpoints / "soft.pt")
+    proc = run_cli(
+        "espnet_softvc.bin.generate", "discrete", tmp_path, tmp_path / "out", "--checkpoint", checkpoints / "soft.pt"
+    )
     assert_user_error(proc, "soft.pt", "this is a soft acoustic model, not discrete")
     torch.save({"state_dict": {"w": torch.zeros(3)}}, tmp_path / "other.pt")
-    proc = run_cli("espnet_softvc.bin.generate", "soft", tmp_path, tmp_path / "out", "--checkpoint", tmp_path / "other.pt")
+    proc = run_cli(
+        "espnet_softvc.bin.generate", "soft", tmp_path, tmp_path / "out", "--checkpoint", tmp_path / "other.pt"
+    )
     assert_user_error(proc, "other.pt", "not a Soft-VC acoustic-model checkpoint")
 
 

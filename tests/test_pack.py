@@ -1,4 +1,5 @@
 """Packing in ESPnet's model-zoo format, loading it back, and refusing hostile archives."""
+
 import io
 import os
 import tarfile
@@ -27,16 +28,27 @@ RESULTS = """# RESULTS
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     """A recipe dir with exp/softvc_soft/{config.yaml,model.pth} (random weights) and RESULTS.md, packed by the CLI."""
-    from espnet_softvc.softvc.convert import to_espnet
+    from espnet_softvc.tasks.load import load_model, save_espnet
 
     root = tmp_path_factory.mktemp("recipe")
     torch.manual_seed(0)
     save_original(AcousticModel(discrete=False), root / "original.pt")
-    to_espnet(root / "original.pt", root / "exp" / "softvc_soft")
+    save_espnet(load_model(root / "original.pt")[0], root / "exp" / "softvc_soft")
     (root / "RESULTS.md").write_text(RESULTS)
     exp = root / "exp/softvc_soft"
-    proc = run_cli("espnet_softvc.bin.pack", "--train_config", exp / "config.yaml", "--model_file", exp / "model.pth",
-                   "--results", root / "RESULTS.md", "--outpath", exp / "packed.zip", "--root", root)  # fmt: skip
+    proc = run_cli(
+        "espnet_softvc.bin.pack",
+        "--train_config",
+        exp / "config.yaml",
+        "--model_file",
+        exp / "model.pth",
+        "--results",
+        root / "RESULTS.md",
+        "--outpath",
+        exp / "packed.zip",
+        "--root",
+        root,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return root
 
@@ -103,8 +115,14 @@ def test_stats_files_are_packed_and_config_rewritten(tmp_path):
     (root / "exp/denoiser_m").mkdir()
     (root / "exp/denoiser_m/config.yaml").write_text("tts: denoiser\n")
     torch.save({"p": torch.ones(2)}, root / "exp/denoiser_m/model.pth")
-    out = pack_model(tmp_path / "m.zip", root / "exp/m/config.yaml", root / "exp/m/model.pth",
-                     root / "exp/denoiser_m/config.yaml", root / "exp/denoiser_m/model.pth", root=root)  # fmt: skip
+    out = pack_model(
+        tmp_path / "m.zip",
+        root / "exp/m/config.yaml",
+        root / "exp/m/model.pth",
+        root / "exp/denoiser_m/config.yaml",
+        root / "exp/denoiser_m/model.pth",
+        root=root,
+    )
     with unpacked(out) as files:
         assert set(files) == {"train_config", "model_file", "postnet_config", "postnet_file"}
         assert torch.load(files["postnet_file"], weights_only=True)["p"].sum() == 2
@@ -114,8 +132,17 @@ def test_stats_files_are_packed_and_config_rewritten(tmp_path):
 
     with pytest.raises(UserError, match="outside --root"):
         pack_model(tmp_path / "m2.zip", root / "exp/m/config.yaml", tmp_path / "m.zip", root=root)
-    proc = run_cli("espnet_softvc.bin.pack", "--train_config", root / "exp/m/config.yaml", "--model_file",
-                   root / "exp/m/missing.pth", "--outpath", tmp_path / "m3.zip", "--root", root)  # fmt: skip
+    proc = run_cli(
+        "espnet_softvc.bin.pack",
+        "--train_config",
+        root / "exp/m/config.yaml",
+        "--model_file",
+        root / "exp/m/missing.pth",
+        "--outpath",
+        tmp_path / "m3.zip",
+        "--root",
+        root,
+    )
     assert_user_error(proc, "missing.pth", "not found")
 
 
@@ -155,8 +182,12 @@ def torch_bytes(obj):
         ("symlink", "exp/model.pth", dict(data=b"../../../etc/passwd", symlink=True), "link pointing outside"),
         ("abs-symlink", "exp/model.pth", dict(data=b"/etc/passwd", symlink=True), "link pointing outside"),
         ("pickle", "exp/model.pth", dict(data="pickle"), "not a tensor-only checkpoint"),
-        ("yaml-tag", "exp/config.yaml", dict(data=b"a: !!python/object/apply:os.system ['touch pwned']\n"),
-         "not a safe YAML"),  # fmt: skip
+        (
+            "yaml-tag",
+            "exp/config.yaml",
+            dict(data=b"a: !!python/object/apply:os.system ['touch pwned']\n"),
+            "not a safe YAML",
+        ),
         ("script", "exp/run.sh", dict(data=b"rm -rf ~"), "not a checkpoint, YAML, array or plain data"),
     ],
 )
@@ -193,6 +224,5 @@ def test_folder_link_outside_refused(tmp_path):
     (folder / "exp/config.yaml").write_text("a: 1\n")
     (tmp_path / "outside.pth").write_bytes(torch_bytes({"w": torch.ones(1)}))
     (folder / "exp/model.pth").symlink_to(tmp_path / "outside.pth")
-    with pytest.raises(UserError, match="'exp/model.pth' is a link pointing outside"):
-        with unpacked(folder):
-            pass
+    with pytest.raises(UserError, match="'exp/model.pth' is a link pointing outside"), unpacked(folder):
+        pass

@@ -1,4 +1,5 @@
 """The recipe as a user runs it: stages 1-6 and 8 on a small tiny corpus, smallest settings (issue: recipe)."""
+
 import math
 import os
 import re
@@ -28,7 +29,11 @@ def run_recipe(recipe, *args):
 def recipe(tmp_path_factory):
     recipe = tmp_path_factory.mktemp("recipe") / "ljspeech_softvc"
     keep = ("run.sh", "cmd.sh", "path.sh", "utils")
-    shutil.copytree(REPO / "egs/ljspeech_softvc", recipe, ignore=lambda d, names: [n for n in names if d.endswith("ljspeech_softvc") and n not in keep])
+    shutil.copytree(
+        REPO / "egs/ljspeech_softvc",
+        recipe,
+        ignore=lambda d, names: [n for n in names if d.endswith("ljspeech_softvc") and n not in keep],
+    )
     (recipe / "conf").symlink_to(REPO / "conf")
     common = ["--num_utts", "24", "--unit_type", "discrete", "--nj", "2"]
     run_recipe(recipe, "--stop_stage", "6", *common, "--train_args", "--max_epoch 2 --batch_size 4 --num_att_plot 1")
@@ -38,10 +43,20 @@ def recipe(tmp_path_factory):
 
 def test_files_exist(recipe):
     recipe, proc = recipe
-    for path in ["data/train/wav.scp", "data/dev/text", "dump/train/feats.scp", "dump/dev/feats.scp",
-                 "dump/discrete/train/units.scp", "dump/discrete/train/text", "exp/softvc_discrete/config.yaml",
-                 "exp/softvc_discrete/valid.loss.ave.pth", "exp/softvc_discrete/decode_dev/norm/feats.scp",
-                 "exp/softvc_discrete/decode_dev/wav/wav.scp", "RESULTS.md", "results.csv"]:  # fmt: skip
+    for path in [
+        "data/train/wav.scp",
+        "data/dev/text",
+        "dump/train/feats.scp",
+        "dump/dev/feats.scp",
+        "dump/discrete/train/units.scp",
+        "dump/discrete/train/text",
+        "exp/softvc_discrete/config.yaml",
+        "exp/softvc_discrete/valid.loss.ave.pth",
+        "exp/softvc_discrete/decode_dev/norm/feats.scp",
+        "exp/softvc_discrete/decode_dev/wav/wav.scp",
+        "RESULTS.md",
+        "results.csv",
+    ]:
         assert (recipe / path).is_file(), path
     assert len(list((recipe / "exp/softvc_discrete/decode_dev/wav").glob("*.wav"))) == 2  # 24 utts, every 10th is dev
     assert list((recipe / "exp/softvc_discrete/images/mels").glob("*.png"))

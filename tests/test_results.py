@@ -1,4 +1,5 @@
-"""Results table (espnet_softvc.scoring.results) and FastSpeech2 baseline data (espnet_softvc.bin.baseline_data)."""
+"""Results table (espnet_softvc.scoring.results, softvc-results) and FastSpeech2 baseline data (espnet_softvc.bin.baseline_data)."""
+
 import csv
 import datetime
 import math
@@ -10,8 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-
 from conftest import assert_user_error, run_cli
+
 from espnet_softvc.bin import baseline_data
 from espnet_softvc.scoring import results
 from espnet_softvc.utils.errors import UserError
@@ -72,8 +73,11 @@ def fake_run(tmp_path_factory):
         (root / "dump" / dset).mkdir(parents=True)
         dump = root / "dump" / dset
         kaldiio.save_ark(str(dump / "feats.ark"), refs[dset], scp=str(dump / "feats.scp"))
-    epoch = lambda loss: {"train": {"loss": loss, "l1_loss": loss, "time": datetime.timedelta(seconds=30)},
-                          "valid": {"loss": loss, "l1_loss": loss / 2, "time": 5.0}}  # fmt: skip
+    def epoch(loss):
+        return {
+            "train": {"loss": loss, "l1_loss": loss, "time": datetime.timedelta(seconds=30)},
+            "valid": {"loss": loss, "l1_loss": loss / 2, "time": 5.0},
+        }
     taco = root / "exp" / "tacotron2"
     _fake_model(taco, "tacotron2", dict(use_guided_attn_loss=False), {1: epoch(2.0), 2: epoch(1.0), 3: epoch(1.5)})
     _write_npy_scp(taco / "decode_dev" / "denorm", {u: m + 0.5 for u, m in refs["dev"].items()})
@@ -127,7 +131,7 @@ def test_results_cli_user_error(tmp_path):
     (tmp_path / "exp").mkdir()
     (tmp_path / "dump" / "dev").mkdir(parents=True)
     (tmp_path / "dump" / "dev" / "feats.scp").write_text("")
-    proc = run_cli("espnet_softvc.scoring.results", tmp_path / "exp", tmp_path / "dump")
+    proc = run_cli("espnet_softvc.bin.results", tmp_path / "exp", tmp_path / "dump")
     assert_user_error(proc, "feats.scp")
 
 

@@ -3,6 +3,7 @@
 The reference below restates bshall/hubert's ``Hubert`` from DESIGN.md section 4 with the original parameter
 names; it does not import espnet_softvc. Random weights are saved in both original checkpoint formats.
 """
+
 import shutil
 
 import kaldiio
@@ -187,8 +188,17 @@ def test_hubert_matches_original(hubert_files, fmt):
 def test_encode_cli_matches_original(hubert_files, tmp_path):
     files, wav_dir = hubert_files["dir"], hubert_files["wav_dir"]
     run_cli(ENCODE, "soft", wav_dir, tmp_path / "soft", "--checkpoint", files / "soft-v0.1.pt", "--nj", 2, check=True)
-    run_cli(ENCODE, "discrete", wav_dir, tmp_path / "discrete", "--checkpoint", files / "discrete-v0.2.pt",
-            "--kmeans", files / "kmeans100.pt", check=True)  # fmt: skip
+    run_cli(
+        ENCODE,
+        "discrete",
+        wav_dir,
+        tmp_path / "discrete",
+        "--checkpoint",
+        files / "discrete-v0.2.pt",
+        "--kmeans",
+        files / "kmeans100.pt",
+        check=True,
+    )
     for name, ref in hubert_files["ref"].items():
         soft = np.load(tmp_path / "soft" / name.replace(".wav", ".npy"))
         labels = np.load(tmp_path / "discrete" / name.replace(".wav", ".npy"))
@@ -204,9 +214,28 @@ def offline(tmp_path_factory, tiny_corpus):
     """softvc-train-units on the tiny corpus (train dir, dev dir), few steps."""
     out = tmp_path_factory.mktemp("offline")
     wavs = tiny_corpus / "wavs"
-    run_cli(TRAIN, wavs / "train", out, "--dev", wavs / "dev", "--num_clusters", 100, "--steps", 30,
-            "--warmup", 1, "--lr", 2e-3, "--batch_size", 4, "--segment", 50, "--valid_interval", 30,
-            check=True)  # fmt: skip
+    run_cli(
+        TRAIN,
+        wavs / "train",
+        out,
+        "--dev",
+        wavs / "dev",
+        "--num_clusters",
+        100,
+        "--steps",
+        30,
+        "--warmup",
+        1,
+        "--lr",
+        2e-3,
+        "--batch_size",
+        4,
+        "--segment",
+        50,
+        "--valid_interval",
+        30,
+        check=True,
+    )
     data = tmp_path_factory.mktemp("data")
     for split in ("train", "dev"):
         paths = sorted((wavs / split).glob("*.wav"))
@@ -268,11 +297,25 @@ def test_user_errors(offline, hubert_files, tmp_path):
     assert_user_error(run_cli(DUMP, "discrete", tmp_path / "data", tmp_path / "d", "--kmeans", kmeans), "utt1", "audio")
     narrow = {"n_features_in_": 39, "_n_threads": 1, "cluster_centers_": torch.randn(100, 39)}  # no "features": HuBERT
     torch.save(narrow, tmp_path / "kmeans39.pt")
-    proc = run_cli(ENCODE, "discrete", hubert_files["wav_dir"], tmp_path / "o", "--kmeans", tmp_path / "kmeans39.pt",
-                   "--checkpoint", hubert_files["dir"] / "discrete-v0.2.pt")  # fmt: skip
+    proc = run_cli(
+        ENCODE,
+        "discrete",
+        hubert_files["wav_dir"],
+        tmp_path / "o",
+        "--kmeans",
+        tmp_path / "kmeans39.pt",
+        "--checkpoint",
+        hubert_files["dir"] / "discrete-v0.2.pt",
+    )
     assert_user_error(proc, "kmeans39.pt", "width 39")
-    proc = run_cli(ENCODE, "soft", hubert_files["wav_dir"], tmp_path / "o",
-                   "--checkpoint", hubert_files["dir"] / "discrete-v0.2.pt")  # fmt: skip
+    proc = run_cli(
+        ENCODE,
+        "soft",
+        hubert_files["wav_dir"],
+        tmp_path / "o",
+        "--checkpoint",
+        hubert_files["dir"] / "discrete-v0.2.pt",
+    )
     assert_user_error(proc, "discrete-v0.2.pt", "HuBERT-Discrete")
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
     proc = run_cli(ENCODE, "soft", hubert_files["wav_dir"], tmp_path / "o", "--checkpoint", tmp_path / "other.pt")

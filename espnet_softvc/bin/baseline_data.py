@@ -15,6 +15,7 @@ The unit ``text`` is only checked (same utterances as the mels, tokens in the to
     python -m espnet_softvc.bin.baseline_data dump/train/feats.scp dump/discrete/train/text data/train/wav.scp \
         dump/baselines/train --token_list dump/discrete/train/tokens.txt --nj 2
 """
+
 import argparse
 import functools
 from pathlib import Path
@@ -25,12 +26,11 @@ import yaml
 from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import SAMPLE_RATE, atomic_path
+from espnet_softvc.utils.io import atomic_path
 from espnet_softvc.utils.kaldi_data import load_wav_entry, merge_scp, read_ark_entry, read_scp, write_ark_scp
 from espnet_softvc.utils.parallel import run_jobs
+from espnet_softvc.utils.shapes import FRAMES_PER_UNIT, HOP, SAMPLE_RATE
 
-FRAMES_PER_UNIT = 2
-HOP = 160
 # The pitch/energy settings of conf/*fastspeech2*.yaml (pitch_extract_conf / energy_extract_conf).
 PITCH_CONF = dict(fs=SAMPLE_RATE, n_fft=1024, hop_length=HOP, f0min=60, f0max=500, reduction_factor=1)
 ENERGY_CONF = dict(fs=SAMPLE_RATE, n_fft=1024, win_length=1024, hop_length=HOP, reduction_factor=1)
@@ -82,8 +82,9 @@ def _prepare_shard(job, out_dir, allow_pipes):
     """One shard ``(index, [(uttid, num_units, feats value, wav value), ...])`` -> data/*.J files."""
     index, entries = job
     durations, pitch, energy = {}, {}, {}
-    for utt_id, num_units, feats_value, wav_value in tqdm(entries, desc=f"pitch/energy (shard {index})",
-                                                          disable=index != 1):  # fmt: skip
+    for utt_id, num_units, feats_value, wav_value in tqdm(
+        entries, desc=f"pitch/energy (shard {index})", disable=index != 1
+    ):
         num_frames = read_ark_entry(utt_id, feats_value).shape[0]
         durations[utt_id] = unit_durations(num_units, num_frames, utt_id)
         if wav_value.endswith("|") and not allow_pipes:
@@ -114,8 +115,12 @@ def prepare(feats_scp, text, wav_scp, out_dir, token_list, nj=1, allow_pipes=Fal
             raise UserError(f"{name}: no entry for {len(missing)} utterances of {feats_scp} (first: {missing[0]})")
     entries = [(u, len(units[u]), feats[u], wavs[u]) for u in feats]
     nj = max(1, min(nj, len(entries)))
-    run_jobs(functools.partial(_prepare_shard, out_dir=out_dir, allow_pipes=allow_pipes),
-             [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)], nj, "shards")  # fmt: skip
+    run_jobs(
+        functools.partial(_prepare_shard, out_dir=out_dir, allow_pipes=allow_pipes),
+        [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)],
+        nj,
+        "shards",
+    )
     for name, part in (("pitch.scp", "pitch.{}.scp"), ("energy.scp", "energy.{}.scp"), ("durations", "durations.{}")):
         merge_scp(out_dir / name, [out_dir / "data" / part.format(j) for j in range(1, nj + 1)])
     with atomic_path(out_dir / "baseline_data.yaml") as tmp:

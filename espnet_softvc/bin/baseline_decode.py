@@ -8,6 +8,7 @@ same layout as ``tts_inference``: ``out_dir/norm/feats.scp`` and ``out_dir/denor
     python -m espnet_softvc.bin.baseline_decode exp/tts_fastspeech2/config.yaml exp/tts_fastspeech2/valid.loss.ave.pth \
         dump/discrete/dev/text dump/dev/feats.scp dump/baselines/dev exp/tts_fastspeech2/decode_dev_tf
 """
+
 import argparse
 import logging
 from pathlib import Path
@@ -29,20 +30,30 @@ def decode(train_config, model_file, text, feats_scp, baseline_dir, out_dir, key
         raise UserError(f"{train_config}: {t2s.train_args.tts} decodes teacher-forced with espnet2.bin.tts_inference")
     model.pitch_extract = model.energy_extract = None  # use the given token-averaged values (normalized below)
     baseline_dir = Path(baseline_dir)
-    data = [(text, "text", "text"), (feats_scp, "speech", "kaldi_ark"),
-            (str(baseline_dir / "durations"), "durations", "text_int"),
-            (str(baseline_dir / "pitch.scp"), "pitch", "kaldi_ark"),
-            (str(baseline_dir / "energy.scp"), "energy", "kaldi_ark")]  # fmt: skip
+    data = [
+        (text, "text", "text"),
+        (feats_scp, "speech", "kaldi_ark"),
+        (str(baseline_dir / "durations"), "durations", "text_int"),
+        (str(baseline_dir / "pitch.scp"), "pitch", "kaldi_ark"),
+        (str(baseline_dir / "energy.scp"), "energy", "kaldi_ark"),
+    ]
     loader = TTSTask.build_streaming_iterator(
-        data, dtype="float32", batch_size=1, key_file=key_file, num_workers=0, inference=True,
+        data,
+        dtype="float32",
+        batch_size=1,
+        key_file=key_file,
+        num_workers=0,
+        inference=True,
         preprocess_fn=TTSTask.build_preprocess_fn(t2s.train_args, False),
         collate_fn=TTSTask.build_collate_fn(t2s.train_args, False),
-    )  # fmt: skip
+    )
     out_dir = Path(out_dir)
     count = 0
-    with NpyScpWriter(out_dir / "norm", out_dir / "norm/feats.scp") as norm, NpyScpWriter(
-        out_dir / "denorm", out_dir / "denorm/feats.scp"
-    ) as denorm, torch.no_grad():
+    with (
+        NpyScpWriter(out_dir / "norm", out_dir / "norm/feats.scp") as norm,
+        NpyScpWriter(out_dir / "denorm", out_dir / "denorm/feats.scp") as denorm,
+        torch.no_grad(),
+    ):
         for keys, batch in loader:
             batch = {k: v[0] for k, v in batch.items() if not k.endswith("_lengths")}
             output = model.inference(**batch, use_teacher_forcing=True)
@@ -65,8 +76,9 @@ def main(argv=None):
     parser.add_argument("--key_file", help="decode only these utterances (first column)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    n = decode(args.train_config, args.model_file, args.text, args.feats_scp, args.baseline_dir, args.out_dir,
-               args.key_file)  # fmt: skip
+    n = decode(
+        args.train_config, args.model_file, args.text, args.feats_scp, args.baseline_dir, args.out_dir, args.key_file
+    )
     print(f"wrote teacher-forced mels of {n} utterances to {args.out_dir}/denorm/feats.scp")
 
 

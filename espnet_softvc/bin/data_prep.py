@@ -6,6 +6,7 @@ Split: ``wavs/train`` and ``wavs/dev`` when the corpus has them (the original ac
 tiny corpus); otherwise ``wavs/*.wav`` with the ids of ``--dev_list`` (one per line) as dev, or, without a list,
 every ``--dev_every``-th utterance. Text comes from ``metadata.csv`` (normalized column). Speaker = id prefix.
 """
+
 import argparse
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def main(argv=None):
         write_lines(out / "wav.scp", [f"{u} {wavs[u].resolve()}" for u in utts])
         write_lines(out / "text", [f"{u} {texts[u]}" for u in utts])
         write_lines(out / "utt2spk", [f"{u} {spk[u]}" for u in utts])
-        write_lines(out / "spk2utt", [f"{s} {' '.join(u for u in utts if spk[u] == s)}" for s in sorted(set(spk.values()))])
+        write_lines(
+            out / "spk2utt", [f"{s} {' '.join(u for u in utts if spk[u] == s)}" for s in sorted(set(spk.values()))]
+        )
         print(f"{out}: {validate_data_dir(out)} utterances")
 
 

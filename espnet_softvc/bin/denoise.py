@@ -4,8 +4,9 @@
     python -m espnet_softvc.bin.denoise feats.scp OUT_DIR --model_file M --train_config C
                                                                        # Kaldi (T, 128) -> OUT_DIR/feats.{ark,scp}
 The model is an ESPnet model file of ``SoftVCTask`` (a standalone denoiser, or Soft-VC with a ``postnet``) with its
-``config.yaml``, or, without ``--train_config``, a research checkpoint of ``espnet_softvc.postnet.train``.
+``config.yaml``, or, without ``--train_config``, a postnet checkpoint ``{"config", "model"}`` (research/).
 """
+
 import argparse
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from espnet_softvc.postnet.model import load_postnet
+from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import N_MELS, find_files, load_npy, save_npy
+from espnet_softvc.utils.io import find_files, load_npy, save_npy
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
+from espnet_softvc.utils.shapes import N_MELS
 
 
 def check_mel(mel, name):

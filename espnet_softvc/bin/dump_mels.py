@@ -4,12 +4,13 @@
 
 writes ``feats.1.ark`` and ``feats.1.scp`` atomically; a rerun whose scp already lists every utterance skips.
 """
+
 import argparse
 from pathlib import Path
 
 from tqdm import tqdm
 
-from espnet_softvc.bin.mels import logmel
+from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.utils.errors import cli
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp, write_ark_scp
 

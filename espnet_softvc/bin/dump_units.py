@@ -3,6 +3,7 @@
 Writes ``out-dir/units.scp`` (kaldi_ark: soft (N, 256) float32, discrete (N,) int32) and, for discrete units,
 ``text`` (``uttid u1 u2 ...``) and ``tokens.txt`` for stock ESPnet TTS models. Reruns skip finished shards.
 """
+
 import argparse
 from pathlib import Path
 

@@ -3,6 +3,7 @@
 Walks ``in-dir`` for ``*{extension}``, resamples to 16 kHz, mirrors relative paths into ``out-dir`` as .npy:
 soft (N, 256) float32, discrete (N,) int64, N = floor(samples at 16 kHz / 320).
 """
+
 import argparse
 import functools
 from pathlib import Path

@@ -4,15 +4,18 @@ Reads (N, 256) float (soft) or (N,) integer (discrete) unit .npy files, writes (
 mirroring relative paths. With ``--vocoder PATH`` (HiFi-GAN .pt or ParallelWaveGAN .pkl) a 16 kHz ``<name>.wav``
 is written beside each ``<name>.npy`` mel.
 """
+
 import argparse
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from espnet_softvc.softvc import fast
 from espnet_softvc.softvc.checkpoint import load_original
-from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import check_units, find_files, load_npy, save_npy, save_wav
+from espnet_softvc.utils.errors import cli
+from espnet_softvc.utils.io import find_files, load_npy, save_npy, save_wav
+from espnet_softvc.utils.shapes import check_units
 from espnet_softvc.vocoders import load_vocoder
 
 
@@ -25,17 +28,19 @@ def main(argv=None):
     parser.add_argument("--checkpoint", required=True, type=Path, help="original Soft-VC acoustic-model checkpoint.")
     parser.add_argument("--vocoder", type=Path, help="also write <name>.wav with this vocoder (HiFi-GAN .pt, PWG .pkl)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"],
-                        help="fp32: exact (default); bf16 / int8 (CPU): faster, see README 'Fast generation'")  # fmt: skip
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=fast.PRECISIONS,
+        help="fp32: exact (default); bf16 / int8 (CPU): faster, see README 'Fast generation'",
+    )
     args = parser.parse_args(argv)
 
     acoustic = load_original(args.checkpoint, kind=args.model).to(args.device)
     vocoder = load_vocoder(args.vocoder, args.device) if args.vocoder else None
     paths = find_files(args.in_dir, ".npy")
     for path in tqdm(paths, desc="generate"):
-        units = check_units(load_npy(path), args.model, path)
-        if units.dim() == (2 if args.model == "discrete" else 3) and units.size(0) != 1:
-            raise UserError(f"{path}: expected one utterance, got a batch of {units.size(0)}")
+        units = check_units(load_npy(path), args.model, path, batched=False)
         mel = acoustic.generate(units.to(args.device), precision=args.precision)  # (1, 2N, 128)
         out = (args.out_dir / path.relative_to(args.in_dir)).with_suffix(".npy")
         save_npy(out, mel[0].T.cpu().numpy())

@@ -2,34 +2,15 @@
 
 Walks ``in-dir`` for ``*.wav``, resamples to 16 kHz, mirrors relative paths, writes float32 (128, T) .npy.
 """
+
 import argparse
 import functools
 from pathlib import Path
 
-import torch
-
-from espnet_softvc.feats.log_mel import PAD, LogMelSpectrogram
-from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import find_files, load_audio, save_npy
+from espnet_softvc.feats.log_mel import wav_to_mel
+from espnet_softvc.utils.errors import cli
+from espnet_softvc.utils.io import find_files, save_npy
 from espnet_softvc.utils.parallel import run_jobs
-
-
-@functools.lru_cache(maxsize=1)
-def _logmel():
-    return LogMelSpectrogram()
-
-
-def logmel(wav, name):
-    """Soft-VC log-mel (128, T) numpy of a 16 kHz wav (S,), T = floor(S / 160); ``name`` goes into errors."""
-    if wav.numel() <= PAD:
-        raise UserError(f"{name}: audio too short ({wav.numel()} samples at 16 kHz, need more than {PAD})")
-    with torch.inference_mode():
-        return _logmel()(wav).numpy()
-
-
-def wav_to_mel(path):
-    """Soft-VC log-mel (128, T) of an audio file (any sample rate)."""
-    return logmel(load_audio(path), path)
 
 
 def _process(path, in_dir, out_dir):

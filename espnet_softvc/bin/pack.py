@@ -10,6 +10,7 @@ config's relative paths start), so unpacking can rewrite the config to the new l
     python -c "from espnet_softvc.bin.softvc_inference import Unit2Speech; \\
         Unit2Speech.from_pretrained('exp/softvc_soft/softvc_soft_valid.loss.ave.zip')"
 """
+
 import argparse
 import contextlib
 import io
@@ -24,10 +25,12 @@ from espnet2.main_funcs.pack_funcs import Archiver, pack
 from espnet_softvc.utils.errors import UserError, cli
 
 UNITS = {  # discrete?: (units, the matching Soft-VC HiFi-GAN)
-    True: ("discrete: HuBERT-base layer-7 features -> k-means (100 clusters), (N,) int ids 0..99 at 50 Hz",
-           "hifigan-hubert-discrete-bbad3043.pt"),
+    True: (
+        "discrete: HuBERT-base layer-7 features -> k-means (100 clusters), (N,) int ids 0..99 at 50 Hz",
+        "hifigan-hubert-discrete-bbad3043.pt",
+    ),
     False: ("soft: HuBERT-Soft, (N, 256) float frames at 50 Hz", "hifigan-hubert-soft-65f03469.pt"),
-}  # fmt: skip
+}
 
 
 def stats_files(config):
@@ -56,8 +59,20 @@ def model_card(config, train_config, model_file, tag, outpath, results=None, pos
     """README.md of the packed model: data, units, config, the RESULTS.md row(s) and how to load it."""
     tts_conf = config.get("tts_conf") or {}
     data = [f"- {name}: `{path}` ({kind})" for path, name, kind in config.get("train_data_path_and_name_and_type", [])]
-    keys = ["tts", "tts_conf", "normalize", "optim", "optim_conf", "scheduler", "batch_type", "batch_size",
-            "batch_bins", "max_epoch", "num_iters_per_epoch", "seed"]  # fmt: skip
+    keys = [
+        "tts",
+        "tts_conf",
+        "normalize",
+        "optim",
+        "optim_conf",
+        "scheduler",
+        "batch_type",
+        "batch_size",
+        "batch_bins",
+        "max_epoch",
+        "num_iters_per_epoch",
+        "seed",
+    ]
     summary = yaml.safe_dump({k: config[k] for k in keys if k in config}, sort_keys=False).strip()
     rows = results_rows(results, tag) if results else []
     name, (units, hifigan) = Path(outpath).name, UNITS[bool(tts_conf.get("discrete", False))]
@@ -98,8 +113,17 @@ Unpacking checks every member (no absolute paths, `..` or outward links; tensor-
 """
 
 
-def pack_model(outpath, train_config, model_file, postnet_config=None, postnet_file=None, results=None,
-               options=(), root=".", tag=None):  # fmt: skip
+def pack_model(
+    outpath,
+    train_config,
+    model_file,
+    postnet_config=None,
+    postnet_file=None,
+    results=None,
+    options=(),
+    root=".",
+    tag=None,
+):
     """Write the packed model ``outpath`` (.zip); returns its path.
 
     Every file must lie under ``root``: member names are paths relative to it (``root`` should be the
@@ -156,8 +180,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if (args.postnet_config is None) != (args.postnet_file is None):
         raise UserError("--postnet_config and --postnet_file go together")
-    out = pack_model(args.outpath, args.train_config, args.model_file, args.postnet_config, args.postnet_file,
-                     args.results, args.option, args.root, args.tag)  # fmt: skip
+    out = pack_model(
+        args.outpath,
+        args.train_config,
+        args.model_file,
+        args.postnet_config,
+        args.postnet_file,
+        args.results,
+        args.option,
+        args.root,
+        args.tag,
+    )
     print(f"wrote {out}")
 
 

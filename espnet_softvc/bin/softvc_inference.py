@@ -11,6 +11,7 @@ The CLI decodes a units scp (``npy`` or ``kaldi_ark``) into ESPnet's decode layo
     python -m espnet_softvc.bin.softvc_inference --model_file exp/softvc/valid.loss.ave.pth \\
         --data_path_and_name_and_type dump/eval/units.scp,units,kaldi_ark --output_dir exp/softvc/decode_eval
 """
+
 import argparse
 import logging
 import time
@@ -19,13 +20,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from espnet_softvc.postnet.model import load_postnet
-from espnet_softvc.softvc.convert import load_model
-from espnet_softvc.utils.archive import is_packed, model_zoo_cache, unpacked
+from espnet_softvc.tasks.load import load_model, load_postnet, pretrained
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import SAMPLE_RATE, atomic_path, check_units, save_wav
+from espnet_softvc.utils.io import atomic_path, save_wav
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
+from espnet_softvc.utils.shapes import SAMPLE_RATE, check_units
 from espnet_softvc.vocoders import load_vocoder
+
+PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # dtype -> the decoder loop's precision
 
 
 class Unit2Speech:
@@ -36,15 +38,27 @@ class Unit2Speech:
             original checkpoint.
         model_file: ESPnet model file (e.g. ``valid.loss.ave.pth``) or original Soft-VC checkpoint.
         vocoder_file: vocoder checkpoint for ``espnet_softvc.vocoders.load_vocoder``; None: Griffin-Lim.
-        device: torch device; dtype: model dtype ("float32", "bfloat16", ...).
+        device: torch device; dtype: "float32" (exact, default), "bfloat16" or "float16": the encoder runs in it
+            and the autoregressive decoder at that precision (``AcousticModel.generate(precision=...)``).
         postnet_config, postnet_file: a standalone denoising postnet (``--tts denoiser``, recipe stage 7) applied
             to ``feat_gen``; the raw output stays in ``feat_gen_before_postnet``.
     """
 
-    def __init__(self, train_config=None, model_file=None, vocoder_file=None, device="cpu", dtype="float32",
-                 postnet_config=None, postnet_file=None):  # fmt: skip
+    def __init__(
+        self,
+        train_config=None,
+        model_file=None,
+        vocoder_file=None,
+        device="cpu",
+        dtype="float32",
+        postnet_config=None,
+        postnet_file=None,
+    ):
         if model_file is None:
             raise UserError("Unit2Speech needs a model_file (ESPnet model file or original Soft-VC checkpoint)")
+        if dtype not in PRECISION:
+            raise UserError(f"dtype {dtype!r}: choose one of {', '.join(PRECISION)}")
+        self.precision = PRECISION[dtype]
         self.model, self.train_args = load_model(model_file, train_config, device)
         self.model.to(dtype=getattr(torch, dtype))
         self.tts = self.model.tts
@@ -61,11 +75,9 @@ class Unit2Speech:
     def __call__(self, units, name="units", vocode=True):
         """One utterance: units (N,) ids or (N, 256) -> {"feat_gen": (2N, 128)[, "wav": (S,)]}; ``name`` is
         used in error messages."""
-        units = check_units(units, self.kind, name)
-        if units.dim() != (1 if self.kind == "discrete" else 2):
-            raise UserError(f"{name}: expected the units of one utterance, got shape {tuple(units.shape)}")
+        units = check_units(units, self.kind, name, batched=False)
         units = units.to(self.device, self.dtype if units.is_floating_point() else None)
-        output = self.model.inference(units)
+        output = self.model.inference(units, precision=self.precision)
         if self.postnet is not None:
             output["feat_gen_before_postnet"] = output["feat_gen"]
             output["feat_gen"] = self.postnet(output["feat_gen"][None].float())[0]
@@ -84,10 +96,7 @@ class Unit2Speech:
             kwargs.update(vocoder_file=vocoder_tag)
         if model_tag is None:
             return Unit2Speech(**kwargs)
-        if Path(model_tag).is_file() and not is_packed(model_tag):
-            return Unit2Speech(model_file=model_tag, **kwargs)
-        source, root = (model_tag, None) if Path(model_tag).exists() else model_zoo_cache(str(model_tag), cachedir)
-        with unpacked(source, root) as files:
+        with pretrained(model_tag, cachedir) as files:
             return Unit2Speech(**files, **kwargs)
 
 
@@ -99,9 +108,15 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
         if not Path(path).is_file():
             raise UserError(f"{path}: file not found")
     loader = SoftVCTask.build_streaming_iterator(
-        data_path_and_name_and_type, dtype="float32", batch_size=1, key_file=key_file, num_workers=0,
-        preprocess_fn=None, collate_fn=SoftVCTask.build_collate_fn(None, False), inference=True,
-    )  # fmt: skip
+        data_path_and_name_and_type,
+        dtype="float32",
+        batch_size=1,
+        key_file=key_file,
+        num_workers=0,
+        preprocess_fn=None,
+        collate_fn=SoftVCTask.build_collate_fn(None, False),
+        inference=True,
+    )
     lines = Path(key_file or data_path_and_name_and_type[0][0]).read_text().splitlines()
     total = sum(1 for line in lines if line.strip())
     norm, wav_dir = Path(output_dir) / "norm", Path(output_dir) / "wav"
@@ -133,8 +148,13 @@ def get_parser():
 
     parser = argparse.ArgumentParser(description="Generate log-mels and waveforms from units with Soft-VC.")
     parser.add_argument("--output_dir", type=Path, required=True)
-    parser.add_argument("--data_path_and_name_and_type", type=str2triple_str, required=True, action="append",
-                        help="units scp: PATH,units,TYPE with TYPE kaldi_ark or npy")  # fmt: skip
+    parser.add_argument(
+        "--data_path_and_name_and_type",
+        type=str2triple_str,
+        required=True,
+        action="append",
+        help="units scp: PATH,units,TYPE with TYPE kaldi_ark or npy",
+    )
     parser.add_argument("--key_file", type=str_or_none, default=None, help="decode only these utterance ids")
     parser.add_argument("--model_file", type=Path, required=True, help="ESPnet model file or original checkpoint")
     parser.add_argument("--train_config", type=str_or_none, default=None, help="default: config.yaml beside it")

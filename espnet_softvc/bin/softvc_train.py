@@ -14,6 +14,7 @@ file (plain YAML only, every key an option of the task, values of the option's t
 chosen class takes), the data files (readable, not empty, sorted unique ids, the same ids in every file of a set)
 and the output directory (writable).
 """
+
 import argparse
 import inspect
 import sys
@@ -58,7 +59,7 @@ def check_config(cmd=None):
             expected = f"one of {list(action.choices)}" if action.choices else getattr(action.type, "__name__", "")
             raise UserError(f"{path}: {key}: {value!r} is not a valid value ({expected})")
     choices = {c.name: c.classes for c in SoftVCTask.class_choices_list}
-    choices.update(optim={k: v for k, v in optim_classes.items()}, scheduler=scheduler_classes)
+    choices.update(optim=dict(optim_classes.items()), scheduler=scheduler_classes)
     for name, classes in choices.items():
         chosen = config.get(name, actions[name].default)
         conf = config.get(f"{name}_conf") or {}
@@ -69,8 +70,8 @@ def check_config(cmd=None):
             continue
         unknown = sorted(set(conf) - set(parameters))
         if unknown:
-            raise UserError(f"{path}: {name}_conf: {chosen} takes no argument {unknown[0]} "
-                            f"(it takes {', '.join(k for k in parameters if k not in ('self', 'params'))})")  # fmt: skip
+            takes = ", ".join(k for k in parameters if k not in ("self", "params"))
+            raise UserError(f"{path}: {name}_conf: {chosen} takes no argument {unknown[0]} (it takes {takes})")
 
 
 def check_data_and_output(cmd=None):
@@ -97,11 +98,16 @@ def check_data_and_output(cmd=None):
             raise UserError(f"{args.output_dir}: cannot write the output directory ({e.strerror or e})") from None
 
 
-@cli
-def main(cmd=None):
+def train(cmd=None):
+    """Check the config, the data files and the output directory, then train with ``SoftVCTask.main(cmd)``."""
     check_config(cmd)
     check_data_and_output(cmd)
     SoftVCTask.main(cmd=cmd)
+
+
+@cli
+def main(cmd=None):
+    train(cmd)
 
 
 if __name__ == "__main__":

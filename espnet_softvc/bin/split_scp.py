@@ -1,8 +1,9 @@
 """Split a Kaldi scp into N contiguous parts, or merge part scps into one sorted scp (atomically).
 
-    python -m espnet_softvc.bin.split_scp data/train/wav.scp data/train/split4/wav 4   # -> wav.{1..4}.scp
-    python -m espnet_softvc.bin.split_scp --merge dump/train/feats.scp dump/train/data/feats.*.scp
+python -m espnet_softvc.bin.split_scp data/train/wav.scp data/train/split4/wav 4   # -> wav.{1..4}.scp
+python -m espnet_softvc.bin.split_scp --merge dump/train/feats.scp dump/train/data/feats.*.scp
 """
+
 import argparse
 from pathlib import Path
 

@@ -11,6 +11,7 @@ continues an interrupted run (ESPnet ``--resume true``); ``--resume CKPT`` start
 (fine-tuning the published weights). Other options go to ESPnet (``--max_epoch 10``, ``--ngpu 2 --multiprocessing_distributed true``, ...).
 The best model (valid loss) is also exported as ``checkpoint-dir/model-best.pt`` in the original format.
 """
+
 import argparse
 import logging
 from pathlib import Path
@@ -20,8 +21,9 @@ import torch
 from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import N_MELS, atomic_path, check_units, find_files, load_npy
+from espnet_softvc.utils.io import atomic_path, find_files, load_npy
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
+from espnet_softvc.utils.shapes import N_MELS, check_units
 
 SPLITS = ("train", "dev")
 PAPER_SCHEDULE = ["--num_iters_per_epoch", "1000", "--max_epoch", "80", "--keep_nbest_models", "5"]
@@ -51,9 +53,7 @@ def dump_split(dataset_dir, kind, split, out_dir):
             units_path = units_dir / relative.with_suffix(".npy")
             if not units_path.is_file():
                 raise UserError(f"{units_path}: units file missing for {path}")
-            units = check_units(load_npy(units_path), kind, units_path)
-            if units.dim() != (1 if kind == "discrete" else 2):
-                raise UserError(f"{units_path}: expected the units of one utterance, got shape {tuple(units.shape)}")
+            units = check_units(load_npy(units_path), kind, units_path, batched=False)
             if mel.shape[1] < 2 * len(units):
                 raise UserError(f"{path}: {mel.shape[1]} mel frames for {len(units)} units in {units_path} (need 2N)")
             utt = relative.as_posix()
@@ -93,8 +93,9 @@ def main(argv=None):
     for split in SPLITS:
         dump_split(args.dataset_dir, kind, split, dump_dir / split)
 
-    from espnet_softvc.softvc.convert import load_model, to_original  # after the dump: ESPnet imports take seconds
-    from espnet_softvc.tasks.softvc import SoftVCTask
+    from espnet_softvc.bin.checkpoint import to_original  # after the dump: ESPnet imports take seconds
+    from espnet_softvc.bin.softvc_train import train
+    from espnet_softvc.tasks.load import load_model
 
     init_param = None
     if args.resume is not None:
@@ -106,7 +107,7 @@ def main(argv=None):
             torch.save(model.state_dict(), tmp)
     has_config = any(arg == "--config" or arg.startswith("--config=") for arg in extra)
     schedule = [] if has_config else PAPER_SCHEDULE  # command-line options would override the config's
-    SoftVCTask.main(cmd=espnet_args(dump_dir, args.checkpoint_dir, args.discrete, init_param) + schedule + extra)
+    train(espnet_args(dump_dir, args.checkpoint_dir, args.discrete, init_param) + schedule + extra)
     best = args.checkpoint_dir / "valid.loss.best.pth"
     if best.exists():
         to_original(best, args.checkpoint_dir / "model-best.pt")

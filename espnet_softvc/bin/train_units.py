@@ -6,6 +6,7 @@
    (``softvc-encode soft --checkpoint``); ``train_log.yaml`` holds its losses and dev accuracy.
 Inputs are a directory of audio files or a Kaldi ``wav.scp``.
 """
+
 import argparse
 import logging
 import time
@@ -62,8 +63,14 @@ def main(argv=None):
     labeller = UnitExtractor("discrete", kmeans=args.out_dir / "kmeans.pt")  # exactly the units dumps will hold
     labels = [torch.from_numpy(labeller(w)) for w in train]
     used = len(set(torch.cat(labels).tolist()))
-    log = {"kmeans": {"clusters": args.num_clusters, "used_on_train": used, "train_frames": sum(map(len, labels)),
-                      "seconds": round(time.time() - start, 1)}}  # fmt: skip
+    log = {
+        "kmeans": {
+            "clusters": args.num_clusters,
+            "used_on_train": used,
+            "train_frames": sum(map(len, labels)),
+            "seconds": round(time.time() - start, 1),
+        }
+    }
     logging.info("k-means: %d clusters, %d used on train", args.num_clusters, used)
 
     if args.steps > 0:
@@ -72,9 +79,18 @@ def main(argv=None):
             dev_wavs = load_set(args.dev, args.extension)
             dev = dev_wavs, [torch.from_numpy(labeller(w)) for w in dev_wavs]
         model, history = train_soft_encoder(
-            train, labels, args.num_clusters, dev, args.steps, args.batch_size, args.segment, args.lr, args.warmup,
-            args.valid_interval, args.seed,
-        )  # fmt: skip
+            train,
+            labels,
+            args.num_clusters,
+            dev,
+            args.steps,
+            args.batch_size,
+            args.segment,
+            args.lr,
+            args.warmup,
+            args.valid_interval,
+            args.seed,
+        )
         with atomic_path(args.out_dir / "soft_encoder.pt") as tmp:
             torch.save(model.checkpoint(steps=args.steps), tmp)
         log["soft_encoder"] = {"history": history, "seconds": round(time.time() - start, 1)}

@@ -3,6 +3,7 @@
 
     python -m espnet_softvc.bin.validate_data_dir data/train [data/dev ...]
 """
+
 import argparse
 from pathlib import Path
 

@@ -2,29 +2,59 @@
 
 16 kHz, n_fft = win = 1024, hop 160, 128 slaney mels, magnitude (power 1), reflect-pad 432, ln(max(mel, 1e-5)).
 """
+
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchaudio
 from espnet2.tts.feats_extract.abs_feats_extract import AbsFeatsExtract
 
-SAMPLE_RATE, N_FFT, HOP, N_MELS = 16000, 1024, 160, 128
+from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.io import load_audio
+from espnet_softvc.utils.shapes import HOP, LOG_FLOOR, N_FFT, N_MELS, SAMPLE_RATE
+
 PAD = (N_FFT - HOP) // 2
-LOG_FLOOR = 1e-5
 
 
 class LogMelSpectrogram(nn.Module):
     def __init__(self):
         super().__init__()
         self.melspectrogram = torchaudio.transforms.MelSpectrogram(
-            sample_rate=SAMPLE_RATE, n_fft=N_FFT, win_length=N_FFT, hop_length=HOP, center=False,
-            power=1.0, norm="slaney", n_mels=N_MELS, mel_scale="slaney",
-        )  # fmt: skip
+            sample_rate=SAMPLE_RATE,
+            n_fft=N_FFT,
+            win_length=N_FFT,
+            hop_length=HOP,
+            center=False,
+            power=1.0,
+            norm="slaney",
+            n_mels=N_MELS,
+            mel_scale="slaney",
+        )
 
     def forward(self, wav):
         """16 kHz wav (..., S) -> log-mel (..., 128, floor(S / 160)); S must exceed 432 samples (27 ms)."""
         wav = F.pad(wav.unsqueeze(-2), (PAD, PAD), "reflect").squeeze(-2)
         return torch.log(torch.clamp(self.melspectrogram(wav), min=LOG_FLOOR))
+
+
+@functools.lru_cache(maxsize=1)
+def _logmel():
+    return LogMelSpectrogram()
+
+
+def logmel(wav, name="audio"):
+    """Soft-VC log-mel (128, T) numpy of a 16 kHz wav (S,), T = floor(S / 160); ``name`` goes into errors."""
+    if wav.numel() <= PAD:
+        raise UserError(f"{name}: audio too short ({wav.numel()} samples at 16 kHz, need more than {PAD})")
+    with torch.inference_mode():
+        return _logmel()(wav).numpy()
+
+
+def wav_to_mel(path):
+    """Soft-VC log-mel (128, T) of an audio file (any sample rate, any channel count)."""
+    return logmel(load_audio(path), path)
 
 
 class SoftVCLogMel(AbsFeatsExtract):
@@ -42,8 +72,16 @@ class SoftVCLogMel(AbsFeatsExtract):
         return N_MELS
 
     def get_parameters(self):
-        return dict(fs=SAMPLE_RATE, n_fft=N_FFT, n_shift=HOP, win_length=N_FFT, window="hann", n_mels=N_MELS,
-                    fmin=0, fmax=SAMPLE_RATE // 2)  # fmt: skip
+        return dict(
+            fs=SAMPLE_RATE,
+            n_fft=N_FFT,
+            n_shift=HOP,
+            win_length=N_FFT,
+            window="hann",
+            n_mels=N_MELS,
+            fmin=0,
+            fmax=SAMPLE_RATE // 2,
+        )
 
     def forward(self, input, input_lengths=None):
         """input (B, S) at ``fs``, input_lengths (B,) -> feats (B, T, 128), feats_lengths (B,)."""

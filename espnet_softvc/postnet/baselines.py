@@ -4,11 +4,13 @@ Mel-domain ones map a (T, 128) natural-log mel tensor to a (T, 128) log-mel; ``n
 16 kHz waveform (spectral gating) and then takes our mel. All parameters are the textbook defaults, fixed
 before any evaluation (none was tuned on the evaluation noise).
 """
+
 import math
 
 import torch
 
-from espnet_softvc.feats.log_mel import LOG_FLOOR, LogMelSpectrogram
+from espnet_softvc.feats.log_mel import logmel
+from espnet_softvc.utils.shapes import LOG_FLOOR, valid_mask
 
 LOG_MIN = math.log(LOG_FLOOR)
 
@@ -23,7 +25,7 @@ def noise_floor(log_mel, lengths=None, fraction=0.1):
     batch, frames, _ = log_mel.shape
     lengths = torch.as_tensor([frames] * batch if lengths is None else lengths, device=log_mel.device)
     mag = log_mel.exp()
-    valid = torch.arange(frames, device=log_mel.device)[None] < lengths[:, None]
+    valid = valid_mask(lengths, frames)
     energy = mag.square().sum(-1).masked_fill(~valid, math.inf)
     rank = energy.argsort(1).argsort(1)
     quiet = (rank < (lengths[:, None] * fraction).ceil().clamp(min=1)).to(mag.dtype)  # (B, T)
@@ -65,7 +67,7 @@ def noisereduce_mel(wav):
     import noisereduce
 
     clean = noisereduce.reduce_noise(y=wav.numpy(), sr=16000)
-    return LogMelSpectrogram()(torch.as_tensor(clean, dtype=torch.float32)).T
+    return torch.from_numpy(logmel(torch.as_tensor(clean, dtype=torch.float32)).T)
 
 
 MEL_BASELINES = {"spectral_subtraction": spectral_subtraction, "wiener": wiener, "bias_subtraction": bias_subtraction}

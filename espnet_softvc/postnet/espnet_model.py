@@ -2,14 +2,15 @@
 
 It reads the task's ``units`` data as the noisy log-mels (B, T, 128) and ``feats`` as the clean ones, so the
 Trainer, averaging, packing and ``softvc-denoise --model_file --train_config`` work as for Soft-VC. Pairs for
-training come from ``python -m espnet_softvc.postnet.make_pairs`` (seeded corruption of wavs, then our mel).
+training come from ``python -m espnet_softvc.bin.make_pairs`` (seeded corruption of wavs, then our mel).
 """
-import torch
+
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
-from espnet_softvc.postnet.model import N_MELS, DenoisingPostnet, denoise_loss
+from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import N_MELS
 
 
 class MelDenoiser(AbsTTS):
@@ -27,8 +28,10 @@ class MelDenoiser(AbsTTS):
         """text: noisy (B, T, 128), feats: clean (B, T, 128) of the same lengths -> loss, stats, weight."""
         if text.dim() != 3 or text.size(-1) != N_MELS or feats.shape != text.shape:
             name = utt_id[0] if utt_id else "batch"
-            raise UserError(f"{name}: noisy and clean mels must both be (T, {N_MELS}) of the same length, got "
-                            f"{tuple(text.shape[1:])} and {tuple(feats.shape[1:])}")  # fmt: skip
+            raise UserError(
+                f"{name}: noisy and clean mels must both be (T, {N_MELS}) of the same length, got "
+                f"{tuple(text.shape[1:])} and {tuple(feats.shape[1:])}"
+            )
         loss, stats = denoise_loss(self.postnet(text, text_lengths), feats, text_lengths, self.l1_weight)
         stats = dict(loss=loss.detach(), **stats)
         return force_gatherable((loss, stats, text.size(0)), loss.device)

@@ -6,6 +6,7 @@ estimate; it predicts a bounded log-gain per bin (mostly an attenuation mask, at
 The last layer starts at zero, so an untrained postnet is the identity: the path that leaves clean speech alone.
 Two bodies: ``conv`` (Tacotron-2 postnet style, 1-D convs over time) and ``unet`` (2-D U-Net over bins x frames).
 """
+
 import math
 
 import torch
@@ -13,10 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_softvc.postnet.baselines import LOG_MIN, noise_floor
-from espnet_softvc.softvc.checkpoint import torch_load
-from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import N_MELS, valid_mask
 
-N_MELS, N_VIEWS = 128, 3
+N_VIEWS = 3
 
 
 class ConvBody(nn.Module):
@@ -69,7 +69,7 @@ BODIES = {"conv": ConvBody, "unet": UNetBody}
 class DenoisingPostnet(nn.Module):
     """Residual log-gain postnet; ``arch`` in ``BODIES``, ``body_conf`` its keyword arguments."""
 
-    def __init__(self, arch="unet", body_conf=None, max_log_gain=0.5, gain_floor=0.05):
+    def __init__(self, arch="conv", body_conf=None, max_log_gain=0.5, gain_floor=0.05):
         super().__init__()
         if arch not in BODIES:
             raise ValueError(f"unknown postnet arch {arch!r} (choose from {', '.join(BODIES)})")
@@ -102,7 +102,7 @@ def _mask(mel, lengths):
     """(B, T, 1) bool: True on real frames."""
     if lengths is None:
         return torch.ones_like(mel[..., :1], dtype=torch.bool)
-    return (torch.arange(mel.size(1), device=mel.device)[None] < lengths.to(mel.device)[:, None])[..., None]
+    return valid_mask(lengths, mel.size(1)).to(mel.device)[..., None]
 
 
 def denoise_loss(est, ref, lengths=None, l1_weight=0.1, snr_weight=1.0):
@@ -117,21 +117,3 @@ def denoise_loss(est, ref, lengths=None, l1_weight=0.1, snr_weight=1.0):
     snr = 10 * torch.log10(signal / (error + 1e-4 * signal))  # saturates at 40 dB: clean inputs do not dominate
     l1 = ((est - ref).abs() * mask).sum() / (mask.sum() * N_MELS)
     return -snr_weight * snr.mean() + l1_weight * l1, {"mel_snr": snr.mean().detach(), "l1": l1.detach()}
-
-
-def load_postnet(model_file, train_config=None):
-    """The ``DenoisingPostnet`` (eval mode) of an ESPnet model file + config, or of a research checkpoint."""
-    if train_config is not None:
-        from espnet_softvc.softvc.convert import load_model  # tensor-only loading, strict, clear errors
-
-        model, _ = load_model(model_file, train_config)
-        postnet = getattr(model.tts, "postnet", None)
-        if not isinstance(postnet, DenoisingPostnet):
-            raise UserError(f"{model_file}: this model has no denoising postnet")
-        return postnet.eval()
-    state = torch_load(model_file)
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise UserError(f"{model_file}: not a denoising-postnet checkpoint (give --train_config for ESPnet models)")
-    model = DenoisingPostnet(**state["config"])
-    model.load_state_dict(state["model"])
-    return model.eval()

@@ -7,6 +7,7 @@ Training noise is made far more varied than the test noise (random spectra, rand
 whines, babble of speed/pitch-perturbed talkers, mixtures of two kinds), so that the postnet learns to use the
 noise estimate rather than to recognise a few noise shapes.
 """
+
 import numpy as np
 from scipy.signal import fftconvolve
 

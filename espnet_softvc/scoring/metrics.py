@@ -3,23 +3,32 @@
 Every function takes ``est`` and ``ref`` of the same shape (T, 128) (numpy arrays or torch tensors, any float
 dtype) and returns a Python float. Linear magnitudes are ``M = exp(log_mel)`` (DESIGN §8).
 """
+
 import math
 
 import torch
 
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import N_MELS
 
-N_MELS = 128
 DB = 10 / math.log(10)  # natural log -> decibels (power)
+MCD_ORDER = 24  # c1..c24
+MCD_SCALE = DB * math.sqrt(2)  # 10 sqrt(2) / ln 10
+
+
+def _finite(mel, name):
+    mel = torch.as_tensor(mel, dtype=torch.float64)
+    if mel.dim() != 2 or mel.shape[1] != N_MELS or mel.shape[0] == 0:
+        raise UserError(f"{name}: expected a (T, {N_MELS}) log-mel, got {tuple(mel.shape)}")
+    if not torch.isfinite(mel).all():
+        raise UserError(f"{name}: log-mel contains NaN or Inf")
+    return mel
 
 
 def _pair(est, ref, name="mel"):
-    est, ref = (torch.as_tensor(x, dtype=torch.float64) for x in (est, ref))
-    if est.shape != ref.shape or est.dim() != 2 or est.shape[1] != N_MELS or est.shape[0] == 0:
-        raise UserError(f"{name}: expected two (T, {N_MELS}) log-mels of equal shape, got "
-                        f"{tuple(est.shape)} and {tuple(ref.shape)}")  # fmt: skip
-    if not (torch.isfinite(est).all() and torch.isfinite(ref).all()):
-        raise UserError(f"{name}: log-mel contains NaN or Inf")
+    est, ref = _finite(est, name), _finite(ref, name)
+    if est.shape != ref.shape:
+        raise UserError(f"{name}: expected two log-mels of equal shape, got {tuple(est.shape)} and {tuple(ref.shape)}")
     return est, ref
 
 
@@ -55,34 +64,42 @@ def l1(est, ref):
     return float((est - ref).abs().mean())
 
 
-def mel_cepstrum(log_mel, order=24):
-    """Mel-cepstrum (T, order + 1) of a (T, 128) natural-log mel, c0 first.
-
-    The real cepstrum of the even-extended log-mel: c_d = 1/128 sum_k ln M_k cos(pi d (k + 1/2) / 128) (a DCT-II
-    scaled like the inverse DFT, the scale SPTK-style mel-cepstra have), so MCD values are on the usual dB scale.
-    """
+def mel_cepstrum(log_mel, order=MCD_ORDER):
+    """Mel-cepstrum (T, order + 1) of a (T, 128) natural-log mel, c0 first: the orthonormal DCT-II of the log-mel
+    (scipy ``dct(norm="ortho")``), the mel-cepstrum of the field's MCD."""
     log_mel = torch.as_tensor(log_mel, dtype=torch.float64)
-    n = torch.arange(N_MELS, dtype=torch.float64)
+    n = torch.arange(log_mel.shape[-1], dtype=torch.float64)
     k = torch.arange(order + 1, dtype=torch.float64)[:, None]
-    basis = torch.cos(math.pi / N_MELS * (n + 0.5) * k) / N_MELS
+    basis = torch.cos(math.pi / log_mel.shape[-1] * (n + 0.5) * k) * math.sqrt(2 / log_mel.shape[-1])
+    basis[0] /= math.sqrt(2)
     return log_mel @ basis.T
 
 
-def mel_cepstral_distortion(est, ref, order=24):
-    """MCD in dB over c1..c_order of :func:`mel_cepstrum` (c0, the energy, excluded), frame-aligned (no DTW).
+def mel_cepstral_distortion(est, ref, order=MCD_ORDER, dtw=True):
+    """MCD in dB, the field's definition (ESPnet's ``evaluate_mcd``): mel-cepstra c1..c_order (c0, the energy,
+    excluded) aligned by DTW (euclidean, librosa), then per aligned frame pair
+    10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2), averaged. est (T1, 128), ref (T2, 128); ``dtw=False`` compares
+    frame by frame (T1 == T2)."""
+    ceps = [mel_cepstrum(_finite(m, "mel"), order)[:, 1:] for m in (est, ref)]
+    if dtw:
+        import librosa
 
-    MCD = 10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2), averaged over frames.
-    """
-    est, ref = _pair(est, ref)
-    diff = (mel_cepstrum(est, order) - mel_cepstrum(ref, order))[:, 1:]
-    return float(DB * (2 * diff.square().sum(1)).sqrt().mean())
+        _, path = librosa.sequence.dtw(X=ceps[0].numpy().T, Y=ceps[1].numpy().T, metric="euclidean")
+        ceps = [ceps[0][path[::-1, 0].copy()], ceps[1][path[::-1, 1].copy()]]
+    elif ceps[0].shape != ceps[1].shape:
+        raise UserError(f"mel: frame-by-frame MCD needs equal lengths, got {len(ceps[0])} and {len(ceps[1])}")
+    return float(MCD_SCALE * (ceps[0] - ceps[1]).square().sum(1).sqrt().mean())
 
 
-MEL_METRICS = {"mel_snr": mel_snr, "seg_mel_snr": segmental_mel_snr, "lsd": log_spectral_distance, "l1": l1,
-               "mcd": mel_cepstral_distortion}  # fmt: skip
+MEL_METRICS = {
+    "mel_snr": mel_snr,
+    "seg_mel_snr": segmental_mel_snr,
+    "lsd": log_spectral_distance,
+    "l1": l1,
+    "mcd": mel_cepstral_distortion,
+}
 
 
 def mel_scores(est, ref):
     """All mel metrics of ``est`` against ``ref`` as a dict (keys of ``MEL_METRICS``)."""
     return {name: fn(est, ref) for name, fn in MEL_METRICS.items()}
-

@@ -14,9 +14,9 @@ Soft-VC's own ``l1_loss``/``l1_free`` are raw log-mel L1 per utterance, so they 
 decode is missing; stock models report L1 before + after the postnet in GlobalMVN space, which is never compared.
 Writes ``RESULTS.md``, ``results.csv``, ``mels_<utt>.png`` and ``curves.png`` to the output dir.
 
-    python -m espnet_softvc.scoring.results exp dump --set dev --train_set train --out_dir . --corpus tiny
+    python -m espnet_softvc.bin.results exp dump --set dev --train_set train --out_dir . --corpus tiny
 """
-import argparse
+
 import csv
 import datetime
 import math
@@ -26,19 +26,16 @@ from pathlib import Path
 
 import kaldiio
 import numpy as np
-import torch
 import yaml
 
 from espnet_softvc.scoring import metrics
-from espnet_softvc.softvc.checkpoint import torch_load
-from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.checkpoint import load_trainer_checkpoint, torch_load
+from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.shapes import HOP, SAMPLE_RATE
 
-FRAME_SECONDS = 160 / 16000
+FRAME_SECONDS = HOP / SAMPLE_RATE
 MODEL_FILES = ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
-# Per-epoch stats in checkpoint.pth hold numpy scalars and timedeltas: allow exactly those, still weights_only.
-SAFE_GLOBALS = [np._core.multiarray.scalar, np.dtype, type(np.dtype("float64")), type(np.dtype("float32")),
-                datetime.timedelta]  # fmt: skip
 COLUMNS = {  # key: (header, format)
     "l1_train": ("L1 train", "{:.3f}"),
     "l1_valid_tf": ("L1 valid (teacher-forced)", "{:.3f}"),
@@ -59,7 +56,8 @@ METHOD_NOTES = [
     "L1 = mean |log-mel difference| per bin and frame. L1 / mel-SNR / LSD compare frame by frame over the common "
     "length (the longer mel is truncated): attention models stop on their own, so their free-running length "
     "differs; `length error` = mean |T_generated - T_reference| / T_reference shows by how much.",
-    "MCD: mel-cepstra c1..c24 (orthonormal DCT of the log-mel, c0 excluded), aligned by DTW (librosa).",
+    "MCD: the field's definition (as ESPnet's `evaluate_mcd`): mel-cepstra c1..c24 (orthonormal DCT-II of the "
+    "natural-log mel, c0 excluded), aligned by DTW, 10 sqrt(2) / ln 10 x the euclidean distance per frame, averaged.",
     "RTF = mel generation time / audio duration (10 ms per frame), from ESPnet's decode log, vocoder excluded.",
     "Training time: the trainer's summed epoch times (training + validation), startup excluded.",
 ]
@@ -103,8 +101,6 @@ def read_mels(scp):
 
 def score(generated, reference, name="decode"):
     """Mean over the generated utterances of l1, mel_snr, lsd (common length), mcd (DTW) and length_error (%)."""
-    import librosa
-
     missing = sorted(set(generated) - set(reference))
     if missing:
         raise UserError(f"{name}: {missing[0]} has no ground-truth mel ({len(missing)} utterances)")
@@ -115,20 +111,14 @@ def score(generated, reference, name="decode"):
         scores["l1"].append(metrics.l1(est[:n], ref[:n]))
         scores["mel_snr"].append(metrics.mel_snr(est[:n], ref[:n]))
         scores["lsd"].append(metrics.log_spectral_distance(est[:n], ref[:n]))
-        ceps = [metrics.mel_cepstrum(m).numpy()[:, 1:] for m in (est, ref)]
-        _, path = librosa.sequence.dtw(X=ceps[0].T, Y=ceps[1].T, metric="euclidean")
-        scores["mcd"].append(metrics.mel_cepstral_distortion(est[path[:, 0]], ref[path[:, 1]]))
+        scores["mcd"].append(metrics.mel_cepstral_distortion(est, ref))
         scores["length_error"].append(100 * abs(len(est) - len(ref)) / len(ref))
     return {key: float(np.mean(values)) for key, values in scores.items()}
 
 
 def load_stats(model_dir):
     """The trainer's ``{epoch: {"train": {...}, "valid": {...}, ...}}`` from ``checkpoint.pth`` (weights_only)."""
-    with torch.serialization.safe_globals(SAFE_GLOBALS):
-        checkpoint = torch_load(Path(model_dir) / "checkpoint.pth")
-    if not isinstance(checkpoint, dict) or "reporter" not in checkpoint:
-        raise UserError(f"{model_dir}/checkpoint.pth: not an ESPnet trainer checkpoint (no reporter)")
-    return checkpoint["reporter"]["stats"]
+    return load_trainer_checkpoint(model_dir)["reporter"]["stats"]
 
 
 def _seconds(value):
@@ -165,8 +155,11 @@ def real_time_factor(decode_dir):
 def capped_utterances(decode_dir, maxlenratio, reduction_factor=1):
     """How many utterances of ESPnet's decode log (``uttid (size:N+1->T)``) reached the decoder's maximum length
     ``maxlenratio * (N + 1)`` frames (ESPnet's own warning misses the ones that overshoot it by a partial step)."""
-    sizes = [tuple(map(int, m)) for log in sorted(Path(decode_dir).rglob("*.log"))
-             for m in re.findall(r"\(size:(\d+)->(\d+)\)", log.read_text(errors="replace"))]  # fmt: skip
+    sizes = [
+        tuple(map(int, m))
+        for log in sorted(Path(decode_dir).rglob("*.log"))
+        for m in re.findall(r"\(size:(\d+)->(\d+)\)", log.read_text(errors="replace"))
+    ]
     return sum(frames > int(tokens * maxlenratio) - reduction_factor for tokens, frames in sizes)
 
 
@@ -226,8 +219,10 @@ def _free_running(row, decode_dir, reference, normalized, maxlenratio, reduction
     row.set("rtf", real_time_factor(decode_dir), f"no `inference speed` lines in the logs of `{decode_dir}/`")
     capped = capped_utterances(decode_dir, maxlenratio, reduction_factor)
     if capped:
-        row.reasons["length_error_source"] = (f"{capped} of {len(decode)} utterances stopped at the decoder's maximum "
-                                              f"length (--maxlenratio {maxlenratio}): no stop token")  # fmt: skip
+        row.reasons["length_error_source"] = (
+            f"{capped} of {len(decode)} utterances stopped at the decoder's maximum "
+            f"length (--maxlenratio {maxlenratio}): no stop token"
+        )
     return decode
 
 
@@ -235,15 +230,19 @@ def _training(row, tts, stats, best, params, model_dir):
     """Columns from the trainer's stats: guided-attention loss at ``best``, epochs, time; parameters; curves."""
     valid = stats[best].get("valid", {})
     ga_key = next((k for k in ("attn_loss", "enc_dec_attn_loss") if k in valid), None)
-    no_ga = {"softvc": "no attention (units are upsampled, 2 frames each)",
-             "fastspeech2": "no attention (durations given)"}.get(tts, "guided attention off: not computed")
+    no_ga = {
+        "softvc": "no attention (units are upsampled, 2 frames each)",
+        "fastspeech2": "no attention (durations given)",
+    }.get(tts, "guided attention off: not computed")
     row.set("ga_loss", ga_key and valid[ga_key], no_ga)
     row.set("params", params, f"no model file ({', '.join(MODEL_FILES)}) in `{model_dir}/`")
     row.set("epochs", len(stats), None)
     parts = [part for epoch in stats.values() for part in epoch.values() if isinstance(part, dict)]
     row.set("train_time", sum(_seconds(part.get("time", 0)) for part in parts), None)
-    row.curves = {split: [(e, stats[e][split]["l1_loss"]) for e in sorted(stats)
-                          if "l1_loss" in stats[e].get(split, ())] for split in ("train", "valid")}  # fmt: skip
+    row.curves = {
+        split: [(e, stats[e][split]["l1_loss"]) for e in sorted(stats) if "l1_loss" in stats[e].get(split, ())]
+        for split in ("train", "valid")
+    }
 
 
 def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxlenratio=3.0):
@@ -261,8 +260,10 @@ def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxle
     rows = []
     for suffix in suffixes or [""]:
         row = Row(label + (f" + {suffix.strip('_')}" if suffix else ""), model_dir.name + suffix, model_dir.name)
-        for column, decode_set, ref, split in (("l1_train", train_set, train_reference, "train"),
-                                               ("l1_valid_tf", eval_set, reference, "valid")):  # fmt: skip
+        for column, decode_set, ref, split in (
+            ("l1_train", train_set, train_reference, "train"),
+            ("l1_valid_tf", eval_set, reference, "valid"),
+        ):
             own = None  # Soft-VC reports raw log-mel L1 per utterance, the same quantity (not after a postnet;
             # a postnet-option training, whose acoustic model is frozen, reports none)
             if config.get("tts") == "softvc" and not suffix and "l1_loss" in stats[best].get(split, {}):
@@ -270,8 +271,9 @@ def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxle
                 own = (stats[best][split]["l1_loss"], note)
             _teacher_forced_l1(row, column, model_dir / f"decode_{decode_set}_tf{suffix}", ref, normalized, own)
         reduction_factor = (config.get("tts_conf") or {}).get("reduction_factor", 1)
-        row.decoded = _free_running(row, model_dir / f"{prefix}{suffix}", reference, normalized, maxlenratio,
-                                    reduction_factor)  # fmt: skip
+        row.decoded = _free_running(
+            row, model_dir / f"{prefix}{suffix}", reference, normalized, maxlenratio, reduction_factor
+        )
         _training(row, config.get("tts"), stats, best, params, model_dir)
         rows.append(row)
     return rows
@@ -288,7 +290,9 @@ def find_model_dirs(exp_dir, tags=None):
         return dirs
     configs = {d.parent: d.parent / "config.yaml" for d in exp_dir.glob("*/checkpoint.pth")}
     # the standalone denoiser maps mels to mels: it is scored through the "+ postnet" rows, not as a model
-    dirs = [d for d, c in configs.items() if c.exists() and (yaml.safe_load(c.read_text()) or {}).get("tts") != "denoiser"]
+    dirs = [
+        d for d, c in configs.items() if c.exists() and (yaml.safe_load(c.read_text()) or {}).get("tts") != "denoiser"
+    ]
     if not dirs:
         raise UserError(f"{exp_dir}: no trained models (exp/<tag>/config.yaml + checkpoint.pth)")
     rank = {d: describe(yaml.safe_load((d / "config.yaml").read_text()) or {})[1] for d in dirs}
@@ -376,8 +380,9 @@ def plot_curves(rows, path):
     ax.set_xlabel("epoch")
     ax.set_ylabel("reported l1_loss")
     ax.set_yscale("log")
-    ax.set_title("Training curves (Soft-VC: raw log-mel L1; ESPnet TTS: L1 before + after postnet, GlobalMVN)",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        "Training curves (Soft-VC: raw log-mel L1; ESPnet TTS: L1 before + after postnet, GlobalMVN)", fontsize=9
+    )
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -386,14 +391,18 @@ def plot_curves(rows, path):
     plt.close(fig)
 
 
-def write_results(exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", corpus="", tags=None, plot_utts=2,
-                  maxlenratio=3.0):
+def write_results(
+    exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", corpus="", tags=None, plot_utts=2, maxlenratio=3.0
+):
     """Score every model of ``exp_dir`` and write RESULTS.md, results.csv and the figures; returns the rows."""
     out_dir = Path(out_dir)
     reference = read_mels(Path(ref_dir) / eval_set / "feats.scp")
     train_reference = read_mels(Path(ref_dir) / train_set / "feats.scp")
-    rows = [row for d in find_model_dirs(exp_dir, tags)
-            for row in model_rows(d, reference, train_reference, eval_set, train_set, maxlenratio)]  # fmt: skip
+    rows = [
+        row
+        for d in find_model_dirs(exp_dir, tags)
+        for row in model_rows(d, reference, train_reference, eval_set, train_set, maxlenratio)
+    ]
     table, notes = format_table(rows)
     epochs = sorted({int(r.values["epochs"]) for r in rows})
     utts = sorted(reference)[:plot_utts]
@@ -404,7 +413,7 @@ def write_results(exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", 
         "",
         f"Corpus: {corpus or Path(ref_dir).resolve().parent.name}; {len(train_reference)} train / {len(reference)} "
         f"{eval_set} utterances; epochs: {', '.join(map(str, epochs))}; scored on `{eval_set}`. "
-        f"Generated by `python -m espnet_softvc.scoring.results` on {datetime.date.today()}.",
+        f"Generated by `python -m espnet_softvc.bin.results` on {datetime.date.today()}.",
         "",
         *table,
         "",
@@ -417,26 +426,3 @@ def write_results(exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", 
         tmp.write_text("\n".join(text))
     write_csv(rows, out_dir / "results.csv")
     return rows
-
-
-@cli
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write RESULTS.md / results.csv / figures of all model variations.")
-    parser.add_argument("exp_dir", help="dir of ESPnet model dirs exp/<tag>/ with decode_<set>*/ inside")
-    parser.add_argument("ref_dir", help="dump dir with the ground-truth <set>/feats.scp (raw Soft-VC log-mels)")
-    parser.add_argument("--set", default="dev", dest="eval_set", help="evaluation set [dev]")
-    parser.add_argument("--train_set", default="train", help="training set (for decode_<train_set>_tf) [train]")
-    parser.add_argument("--out_dir", default=".", help="where RESULTS.md, results.csv and the PNGs go [.]")
-    parser.add_argument("--corpus", default="", help="corpus name for the header")
-    parser.add_argument("--tags", nargs="+", help="only these exp/<tag> dirs, in this order [all, Soft-VC first]")
-    parser.add_argument("--plot_utts", type=int, default=2, help="dev utterances to plot [2]")
-    parser.add_argument("--maxlenratio", type=float, default=3.0,
-                        help="--maxlenratio of the free-running decodes, to count utterances that hit it [3.0]")
-    args = parser.parse_args(argv)
-    rows = write_results(args.exp_dir, args.ref_dir, args.out_dir, args.eval_set, args.train_set, args.corpus,
-                         args.tags, args.plot_utts, args.maxlenratio)  # fmt: skip
-    print(f"wrote {Path(args.out_dir) / 'RESULTS.md'} ({len(rows)} rows), results.csv and figures")
-
-
-if __name__ == "__main__":
-    main()

@@ -3,12 +3,11 @@
 Formats: v0.1 ``{"acoustic-model": state_dict with "module.", "optimizer", "step", "loss"}`` and the
 older bare state_dict. A discrete model has ``encoder.embedding.weight``; a soft one has not.
 """
-import pickle
-import zipfile
 
 import torch
 
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.utils.checkpoint import is_state_dict, load_strict, strip_prefix, torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 
@@ -19,29 +18,11 @@ PUBLISHED = {
 RELEASE_URL = "https://github.com/bshall/acoustic-model/releases/tag/v0.1"
 
 
-def torch_load(path):
-    """``torch.load(weights_only=True)`` with user-facing errors for missing, truncated or unsafe files."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path}: checkpoint file not found") from None
-    except pickle.UnpicklingError as e:
-        reason = str(e).splitlines()[0] if str(e) else "unpickling failed"
-        raise UserError(f"{path}: refused, not a tensor-only checkpoint ({reason})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({reason})") from None
-
-
-def strip_prefix(state_dict, prefix="module."):
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
-
-
 def original_state_dict(obj, path):
     """Return the acoustic-model state_dict (no ``module.``) from a loaded original checkpoint object."""
     if isinstance(obj, dict) and "acoustic-model" in obj:
         obj = obj["acoustic-model"]
-    if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+    if not is_state_dict(obj):
         raise UserError(f"{path}: not a Soft-VC acoustic-model checkpoint (no state_dict of tensors)")
     return strip_prefix(obj)
 
@@ -50,26 +31,23 @@ def detect_kind(state_dict):
     return "discrete" if "encoder.embedding.weight" in state_dict else "soft"
 
 
+SIZES = {  # AcousticModel argument: (parameter, dim) that tells it; the paper's published files give the defaults
+    "encoder_prenet": ("encoder.prenet.net.0.weight", 0),
+    "encoder_channels": ("encoder.convs.0.weight", 0),
+    "decoder_prenet": ("decoder.prenet.net.0.weight", 0),
+    "decoder_hidden": ("decoder.lstm2.weight_hh_l0", 1),
+}
+
+
 def build_from_state_dict(state_dict, path, kind=None):
-    """A strict ``AcousticModel`` from a prefix-free state_dict; ``kind`` (if given) must match the weights."""
+    """A strict ``AcousticModel`` from a prefix-free state_dict, its sizes read from the weights (a file written by
+    ``save_original`` from a smaller model loads too); ``kind`` (if given) must match."""
     found = detect_kind(state_dict)
     if kind is not None and kind != found:
         raise UserError(f"{path}: this is a {found} acoustic model, not {kind}")
-    model = AcousticModel(discrete=found == "discrete")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise UserError(
-            f"{path}: not a Soft-VC acoustic-model checkpoint "
-            f"(missing keys {missing[:3]}{'...' if len(missing) > 3 else ''}, "
-            f"unexpected keys {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})"
-        )
-    bad = [k for k, v in expected.items() if state_dict[k].shape != v.shape]
-    if bad:
-        raise UserError(f"{path}: wrong tensor shape for {bad[0]}: {tuple(state_dict[bad[0]].shape)}")
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    sizes = {arg: state_dict[key].shape[dim] for arg, (key, dim) in SIZES.items() if key in state_dict}
+    model = AcousticModel(discrete=found == "discrete", **sizes)
+    return load_strict(model, state_dict, path, "a Soft-VC acoustic-model checkpoint").eval()
 
 
 def load_original(path, kind=None):

@@ -6,7 +6,8 @@ Units arrive either raw (``units`` data of ``SoftVCTask``: ids 0..99 or (N, 256)
 where unit u is id u + 2. The mel target is truncated to 2N frames and the decoder is teacher-forced with the
 target shifted right by one zero frame, as in bshall/acoustic-model ``train.py``.
 """
-from typing import Dict, List, Optional, Sequence
+
+from typing import Dict, List, Sequence
 
 import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
@@ -14,11 +15,20 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.tts.abs_tts import AbsTTS
 
 from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
-from espnet_softvc.softvc.model import N_MELS, N_UNITS, PAD_ID, UNIT_DIM, AcousticModel
+from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import (
+    FRAMES_PER_UNIT,
+    N_MELS,
+    N_UNITS,
+    PAD_ID,
+    TOKEN_OFFSET,
+    UNIT_TOKENS,
+    check_units,
+    valid_mask,
+)
 
-UNIT_TOKENS = ["<blank>", "<unk>", *map(str, range(N_UNITS)), "<sos/eos>"]  # ESPnet token list of the units
-TOKEN_OFFSET = UNIT_TOKENS.index("0")
+CACHE_MB = 1024  # default bound of the free-running cache (per process)
 
 
 def _utt(utt_id, index):
@@ -41,10 +51,28 @@ class SoftVC(AbsTTS):
             second stage with ``--init_param`` of the acoustic model and ``--freeze_param tts.model`` (the frozen
             model's teacher-forced L1 is then skipped, and valid reports ``postnet_l1_free`` next to ``l1_free``);
             ``inference`` then returns the denoised mel.
+        free_running_cache_mb: while the acoustic model is frozen, its free-running output (the postnet's input)
+            is kept in memory for later epochs, up to this many MB per process; utterances beyond it are generated
+            again each epoch.
+        encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden: ``AcousticModel`` sizes (the paper's).
     """
 
-    def __init__(self, idim=None, odim=N_MELS, discrete=False, mask_padding=True, free_running_valid=True,
-                 postnet=None, postnet_conf=None, postnet_loss_conf=None):  # fmt: skip
+    def __init__(
+        self,
+        idim=None,
+        odim=N_MELS,
+        discrete=False,
+        mask_padding=True,
+        free_running_valid=True,
+        postnet=None,
+        postnet_conf=None,
+        postnet_loss_conf=None,
+        free_running_cache_mb=CACHE_MB,
+        encoder_prenet=256,
+        encoder_channels=512,
+        decoder_prenet=256,
+        decoder_hidden=768,
+    ):
         super().__init__()
         if odim != N_MELS:
             raise UserError(f"Soft-VC predicts {N_MELS} mel bins, got odim={odim}")
@@ -57,57 +85,42 @@ class SoftVC(AbsTTS):
         self.discrete = discrete
         self.mask_padding = mask_padding
         self.free_running_valid = free_running_valid
-        self.model = AcousticModel(discrete=discrete)
+        self.model = AcousticModel(discrete, encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden)
         if postnet not in (None, "denoising"):
             raise UserError(f"unknown postnet {postnet!r} (choose none or denoising)")
         self.postnet = DenoisingPostnet(**(postnet_conf or {})) if postnet else None
         self.postnet_loss_conf = postnet_loss_conf or {}
         self._free_running_cache = {}  # utt_id -> (2N, 128) on CPU, while the acoustic model is frozen
+        self._cache_budget = int(free_running_cache_mb * 2**20)  # bytes left for it
 
     def _units(self, units, lengths, utt_id=None):
         """Checked (B, N) long ids with PAD_ID beyond each length, or (B, N, 256) floats with zeros there."""
-        batch = units.size(0)
+        names = list(utt_id) if utt_id is not None else [_utt(None, b) for b in range(units.size(0))]
+        if self.discrete and self.token_ids and not units.is_floating_point():
+            units = units.long() - TOKEN_OFFSET  # ESPnet token id u + 2 is unit u
+        kind = "discrete" if self.discrete else "soft"
+        try:
+            units = check_units(units, kind, names, lengths, batched=True)
+        except UserError as e:
+            raise UserError(f"{e}; ESPnet token id u + 2 is unit u" if self.token_ids else str(e)) from None
+        valid = valid_mask(lengths, units.size(1))
         if self.discrete:
-            if units.is_floating_point() or units.dim() != 2:
-                kind = "float" if units.is_floating_point() else "integer"
-                raise UserError(
-                    f"{_utt(utt_id, 0)}: discrete units must be integer ids (N,), got {kind} "
-                    f"{tuple(units.shape[1:])} per utterance"
-                )
-            units = units.long() - TOKEN_OFFSET if self.token_ids else units.long()
-        elif not units.is_floating_point() or units.dim() != 3 or units.size(-1) != UNIT_DIM:
-            kind = "float" if units.is_floating_point() else "integer"
-            raise UserError(
-                f"{_utt(utt_id, 0)}: soft units must be float (N, {UNIT_DIM}), got {kind} "
-                f"{tuple(units.shape[1:])} per utterance"
-            )
-        valid = torch.arange(units.size(1), device=units.device)[None] < lengths[:, None]  # (B, N)
-        if self.discrete:
-            bad = valid & ((units < 0) | (units >= N_UNITS))
-            if bad.any():
-                index = int(bad.any(dim=1).nonzero()[0])
-                value = int(units[index][bad[index]][0]) + (TOKEN_OFFSET if self.token_ids else 0)
-                what = f"token id {value} is not a unit 0..{N_UNITS - 1}" if self.token_ids else f"unit id {value}"
-                raise UserError(f"{_utt(utt_id, index)}: {what} out of range 0..{N_UNITS - 1}")
             return units.masked_fill(~valid, PAD_ID)
-        if not torch.isfinite(units).all():
-            index = int((~torch.isfinite(units)).flatten(1).any(dim=1).nonzero()[0])
-            raise UserError(f"{_utt(utt_id, index)}: soft units contain NaN or Inf")
         return units.masked_fill(~valid[..., None], 0.0)
 
     def _target(self, feats, feats_lengths, unit_lengths, utt_id=None):
         """(B, T', 128) mels -> (B, 2N, 128) targets truncated to 2N_i frames, zero beyond, and the (B, 2N) mask."""
         if feats.size(-1) != N_MELS:
             raise UserError(f"{_utt(utt_id, 0)}: mels must have {N_MELS} bins, got {feats.size(-1)}")
-        short = feats_lengths < 2 * unit_lengths
+        short = feats_lengths < FRAMES_PER_UNIT * unit_lengths
         if short.any():
             i = int(short.nonzero()[0])
             raise UserError(
                 f"{_utt(utt_id, i)}: {int(feats_lengths[i])} mel frames for {int(unit_lengths[i])} units "
                 f"(need at least 2N = {2 * int(unit_lengths[i])}; units and mels of different audio?)"
             )
-        frames = 2 * int(unit_lengths.max())
-        mask = torch.arange(frames, device=feats.device)[None] < 2 * unit_lengths[:, None]
+        frames = FRAMES_PER_UNIT * int(unit_lengths.max())
+        mask = valid_mask(FRAMES_PER_UNIT * unit_lengths, frames)
         return feats[:, :frames] * mask[..., None], mask
 
     def _l1(self, pred, target, mask, lengths):
@@ -124,7 +137,8 @@ class SoftVC(AbsTTS):
     def _free_running(self, units, lengths, utt_id):
         """(B, 2N, 128) free-running output, zero beyond 2 * lengths, for the postnet to learn from. While the
         acoustic model is frozen (``--freeze_param tts.model``) it is a fixed function of the units: generated
-        once per utterance and kept on CPU, so that only the first epoch pays for the autoregressive loop."""
+        once per utterance and kept on CPU (up to ``free_running_cache_mb``), so that only the first epoch pays
+        for the autoregressive loop."""
         if utt_id is None or not self._frozen():
             return self.model.generate(units, lengths=lengths).clone()  # clone: a normal tensor, not inference-mode
         cache = self._free_running_cache
@@ -132,9 +146,17 @@ class SoftVC(AbsTTS):
         if missing:
             index = torch.as_tensor(missing, device=units.device)
             width = int(lengths[index].max())
-            for b, mel in zip(missing, self.model.generate(units[index, :width], lengths=lengths[index])):
-                cache[utt_id[b]] = mel[: 2 * int(lengths[b])].clone().cpu()
-        mels = [cache[utt] for utt in utt_id]
+            generated = self.model.generate(units[index, :width], lengths=lengths[index])
+            fresh = {
+                utt_id[b]: mel[: FRAMES_PER_UNIT * int(lengths[b])].clone().cpu() for b, mel in zip(missing, generated)
+            }
+            for utt, mel in fresh.items():
+                size = mel.numel() * mel.element_size()
+                if size <= self._cache_budget:  # full: later utterances are generated again next time
+                    cache[utt], self._cache_budget = mel, self._cache_budget - size
+        else:
+            fresh = {}
+        mels = [fresh[utt] if utt in fresh else cache[utt] for utt in utt_id]
         return torch.nn.utils.rnn.pad_sequence(mels, batch_first=True).to(units.device)
 
     def forward(
@@ -143,7 +165,7 @@ class SoftVC(AbsTTS):
         text_lengths: torch.Tensor,
         feats: torch.Tensor,
         feats_lengths: torch.Tensor,
-        utt_id: Optional[Sequence[str]] = None,
+        utt_id: Sequence[str] | None = None,
         **kwargs,
     ):
         """Teacher-forced L1. text: units (B, N) ids or (B, N, 256), feats: log-mels (B, T', 128) with T' >= 2N.
@@ -172,13 +194,20 @@ class SoftVC(AbsTTS):
         loss, stats, weight = force_gatherable((loss, stats, units.size(0)), loss.device)
         return loss, stats, weight
 
-    def inference(self, text: torch.Tensor, feats: Optional[torch.Tensor] = None, use_teacher_forcing=False, **kwargs):
+    def inference(
+        self,
+        text: torch.Tensor,
+        feats: torch.Tensor | None = None,
+        use_teacher_forcing=False,
+        precision="fp32",
+        **kwargs,
+    ):
         """One utterance: units (N,) ids or (N, 256) -> {"feat_gen": (2N, 128)}, free-running unless teacher-forced
-        on ``feats`` (T' >= 2N, 128)."""
+        on ``feats`` (T' >= 2N, 128); ``precision`` of the free-running loop: see ``AcousticModel.generate``."""
         lengths = text.new_tensor([text.size(0)], dtype=torch.long)
         units = self._units(text[None], lengths)
         if not use_teacher_forcing:
-            generated = self.model.generate(units)[0]
+            generated = self.model.generate(units, precision=precision)[0]
             if self.postnet is None:
                 return dict(feat_gen=generated)
             return dict(feat_gen=self.postnet(generated[None])[0], feat_gen_before_postnet=generated)
@@ -199,7 +228,7 @@ class ESPnetSoftVCModel(AbsESPnetModel):
         super().__init__()
         self.tts = tts
 
-    def forward(self, units, units_lengths, feats, feats_lengths, utt_id: Optional[List[str]] = None, **kwargs):
+    def forward(self, units, units_lengths, feats, feats_lengths, utt_id: List[str] | None = None, **kwargs):
         """units (B, N) or (B, N, 256), feats (B, T', 128) -> loss, stats, weight."""
         return self.tts(units, units_lengths, feats, feats_lengths, utt_id=utt_id)
 

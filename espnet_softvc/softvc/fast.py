@@ -7,19 +7,23 @@ The original calls ``nn.LSTM`` three times per frame from Python. Here, per fram
   ``[h1 + h2 | h3]`` and ``proj`` reads it too against ``[W_proj | W_proj]`` (= proj(x + x3) of the original);
 - buffers are preallocated and written with ``out=``; the loop is TorchScript (no Python per frame).
 
-``precision``: "fp32" (exact: ~1e-6 from the original loop), "bf16" (matmul weights, inputs and products
-bfloat16, oneDNN on CPU; LSTM state, gates and outputs float32) or "int8" (CPU: per-channel int8 weights,
-activations quantized per matmul call, fbgemm). Fused weights are cached per decoder and rebuilt when its parameters change.
+``precision``: "fp32" (exact: ~1e-6 from the original loop), "bf16" / "fp16" (matmul weights, inputs and products
+bfloat16 / float16, oneDNN on CPU for bf16; LSTM state, gates and outputs float32) or "int8" (CPU: per-channel int8
+weights, activations quantized per matmul call, fbgemm). Fused weights are cached per decoder and rebuilt when its
+parameters change.
 """
+
 import warnings
 import weakref
+from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from typing import List, Optional, Union
 
-PRECISIONS = ("fp32", "bf16", "int8")
+from espnet_softvc.utils.shapes import valid_mask
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 Packed = List[torch.classes.quantized.LinearPackedParamsBase]  # fbgemm int8 weights (empty unless int8)
 _cache = weakref.WeakKeyDictionary()  # decoder -> {(precision, device): (parameter versions, FusedWeights)}
 
@@ -32,15 +36,22 @@ def _ifog(w):
 
 class FusedWeights:
     """Decoder weights rearranged for the fused loop. ``mats`` feed the four fused matmuls of ``_decode``:
-    prenet layer 2 (256 <- 256), lstm1 (4H <- 256 + H), lstm2 (4H <- 2H), lstm3 (4H <- 2H); prenet layer 1 and proj
-    stay float32 (they are 1.5% of the weights)."""
+    prenet layer 2 (P <- P), lstm1 (4H <- P + H), lstm2 (4H <- 2H), lstm3 (4H <- 2H); prenet layer 1 and proj
+    stay float32 (they are 1.5% of the weights at the paper's sizes P = 256, H = 768)."""
 
     def __init__(self, decoder, precision, device):
         p = {k: v.detach().to(device, torch.float32) for k, v in decoder.state_dict().items()}
-        lstm = [(_ifog(p[f"lstm{k}.weight_ih_l0"]), _ifog(p[f"lstm{k}.weight_hh_l0"]),
-                 _ifog(p[f"lstm{k}.bias_ih_l0"] + p[f"lstm{k}.bias_hh_l0"])) for k in (1, 2, 3)]  # fmt: skip
-        self.enc_weight, self.enc_bias = lstm[0][0][:, :512], lstm[0][2]  # lstm1 input projection of the encoder
-        weights = [p["prenet.net.3.weight"], torch.cat((lstm[0][0][:, 512:], lstm[0][1]), 1)]
+        lstm = [
+            (
+                _ifog(p[f"lstm{k}.weight_ih_l0"]),
+                _ifog(p[f"lstm{k}.weight_hh_l0"]),
+                _ifog(p[f"lstm{k}.bias_ih_l0"] + p[f"lstm{k}.bias_hh_l0"]),
+            )
+            for k in (1, 2, 3)
+        ]
+        encoder_dim = lstm[0][0].size(1) - p["prenet.net.3.weight"].size(0)  # lstm1 reads [encoder | prenet(m)]
+        self.enc_weight, self.enc_bias = lstm[0][0][:, :encoder_dim], lstm[0][2]  # its projection of the encoder
+        weights = [p["prenet.net.3.weight"], torch.cat((lstm[0][0][:, encoder_dim:], lstm[0][1]), 1)]
         weights += [torch.cat(lstm[k][:2], 1) for k in (1, 2)]  # (out, in) each
         zero = torch.zeros_like(lstm[0][2])
         self.biases = [p["prenet.net.3.bias"], zero, lstm[1][2], lstm[2][2]]  # lstm1's comes with the projection
@@ -53,8 +64,9 @@ class FusedWeights:
         elif precision == "bf16" and cpu and torch.ops.mkldnn._is_mkldnn_bf16_supported():
             self.kind = "bf16-onednn"
             self.mats = [torch.ops.mkldnn._reorder_linear_weight(w.bfloat16(), 1) for w in weights]
-        elif precision == "bf16":
-            self.kind, self.mats = "bf16", [w.t().contiguous().bfloat16() for w in weights]
+        elif precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            self.kind, self.mats = "half", [w.t().contiguous().to(dtype) for w in weights]
         elif precision == "int8":
             if not cpu:
                 raise ValueError("precision='int8' runs on CPU only (fbgemm); use 'bf16' on GPU")
@@ -84,8 +96,8 @@ def _matmul(x: Tensor, k: int, add: Tensor, out: Tensor, kind: str, mats: List[T
     if kind == "bf16-onednn":
         no_scalars = torch.jit.annotate(List[Optional[Union[int, float, complex]]], [])  # Scalar?[]
         y = torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), mats[k], None, "none", no_scalars, "")
-    elif kind == "bf16":
-        y = torch.mm(x.to(torch.bfloat16), mats[k])
+    elif kind == "half":  # bf16 or fp16 weights and products
+        y = torch.mm(x.to(mats[k].dtype), mats[k])
     else:
         y = torch.ops.quantized.linear_dynamic(x.contiguous(), packed[k], False)
     return torch.add(add, y, out=out)
@@ -100,8 +112,17 @@ def _cell(gates: List[Tensor], c: Tensor, h: Tensor, tmp: Tensor):
     torch.mul(gates[4], torch.tanh(c, out=tmp), out=h)
 
 
-def _decode(xproj: Tensor, out: Tensor, pre_weight: Tensor, pre_bias: Tensor, biases: List[Tensor], proj: Tensor,
-            kind: str, mats: List[Tensor], packed: Packed) -> Tensor:  # fmt: skip
+def _decode(
+    xproj: Tensor,
+    out: Tensor,
+    pre_weight: Tensor,
+    pre_bias: Tensor,
+    biases: List[Tensor],
+    proj: Tensor,
+    kind: str,
+    mats: List[Tensor],
+    packed: Packed,
+) -> Tensor:
     """The autoregressive loop. xproj (B, T, 4H) lstm1 gates from the encoder, out (B, T, 128) filled and returned."""
     batch, size, pre = xproj.size(0), proj.size(0) // 2, biases[0].size(0)
     buf12 = xproj.new_zeros([batch, pre + 2 * size])  # [prenet(m) | h1 | h2]
@@ -137,16 +158,15 @@ except Exception:  # pragma: no cover - TorchScript unavailable in this build
 
 
 def decode(decoder, xs, precision="fp32", lengths=None):
-    """Free-running decoder: xs (B, T, 512) encoder output -> (B, T, 128). Rows past ``lengths`` (B,) frames are 0.
+    """Free-running decoder: xs (B, T, E) encoder output -> (B, T, 128). Rows past ``lengths`` (B,) frames are 0.
 
     Same result as ``decoder.generate(xs)`` (fp32: within 1e-5); padding frames never reach valid ones (causal).
     """
     w = fused_weights(decoder, precision, xs.device)
     xs = xs.float()
     xproj = F.linear(xs, w.enc_weight, w.enc_bias)  # (B, T, 4H)
-    out = _decode_loop(xproj, xs.new_empty(xs.shape[:2] + (128,)), w.pre_weight, w.pre_bias, w.biases, w.proj,
-                       w.kind, w.mats, w.packed)  # fmt: skip
+    out = xs.new_empty(xs.shape[:2] + (w.proj.size(1),))
+    _decode_loop(xproj, out, w.pre_weight, w.pre_bias, w.biases, w.proj, w.kind, w.mats, w.packed)
     if lengths is not None:
-        frame = torch.arange(xs.size(1), device=xs.device)[:, None]  # (T, 1)
-        out.masked_fill_(frame >= lengths.to(xs.device)[:, None, None], 0)
+        out.masked_fill_(~valid_mask(lengths, xs.size(1)).to(xs.device)[..., None], 0)
     return out

@@ -1,65 +1,68 @@
 """The Soft-VC acoustic model (van Niekerk et al., ICASSP 2022), parameter names as in bshall/acoustic-model.
 
 B batch, N units (50 Hz), T = 2N mel frames (100 Hz), 128 mel bins, 256 soft-unit dims, 100 discrete ids.
+Layer sizes are arguments whose defaults are the paper's (the published checkpoints load strictly with them).
 """
+
 import torch
 import torch.nn as nn
 
 from espnet_softvc.softvc import fast
-
-N_MELS, UNIT_DIM, N_UNITS = 128, 256, 100
-PAD_ID = N_UNITS  # row 100 of the embedding pads discrete batches (a convention, not padding_idx)
+from espnet_softvc.utils.shapes import FRAMES_PER_UNIT, N_MELS, N_UNITS, UNIT_DIM
 
 
 class PreNet(nn.Module):
     def __init__(self, input_size, hidden_size, output_size, dropout=0.5):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(input_size, hidden_size), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden_size, output_size), nn.ReLU(), nn.Dropout(dropout),
-        )  # fmt: skip
+        layers = [nn.Linear(input_size, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden_size, output_size), nn.ReLU(), nn.Dropout(dropout))
 
     def forward(self, x):
         return self.net(x)
 
 
 class Encoder(nn.Module):
-    def __init__(self, discrete=False):
+    def __init__(self, discrete=False, prenet_dim=256, channels=512):
         super().__init__()
         self.embedding = nn.Embedding(N_UNITS + 1, UNIT_DIM) if discrete else None
-        self.prenet = PreNet(UNIT_DIM, 256, 256)
+        self.prenet = PreNet(UNIT_DIM, prenet_dim, prenet_dim)
         self.convs = nn.Sequential(
-            nn.Conv1d(256, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
-            nn.ConvTranspose1d(512, 512, 4, 2, 1),
-            nn.Conv1d(512, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
-            nn.Conv1d(512, 512, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(512),
-        )  # fmt: skip
+            nn.Conv1d(prenet_dim, channels, 5, 1, 2),
+            nn.ReLU(),
+            nn.InstanceNorm1d(channels),
+            nn.ConvTranspose1d(channels, channels, 4, 2, 1),
+            *(
+                m
+                for _ in range(2)
+                for m in (nn.Conv1d(channels, channels, 5, 1, 2), nn.ReLU(), nn.InstanceNorm1d(channels))
+            ),
+        )
 
     def forward(self, units):
-        """(B, N) long or (B, N, 256) float -> (B, 2N, 512)."""
+        """(B, N) long or (B, N, 256) float -> (B, 2N, channels)."""
         x = self.embedding(units) if self.embedding is not None else units
         x = self.prenet(x)
         return self.convs(x.transpose(1, 2)).transpose(1, 2)
 
 
 class Decoder(nn.Module):
-    def __init__(self):
+    def __init__(self, encoder_dim=512, prenet_dim=256, hidden=768):
         super().__init__()
-        self.prenet = PreNet(N_MELS, 256, 256)
-        self.lstm1 = nn.LSTM(512 + 256, 768, batch_first=True)
-        self.lstm2 = nn.LSTM(768, 768, batch_first=True)
-        self.lstm3 = nn.LSTM(768, 768, batch_first=True)
-        self.proj = nn.Linear(768, N_MELS, bias=False)
+        self.prenet = PreNet(N_MELS, prenet_dim, prenet_dim)
+        self.lstm1 = nn.LSTM(encoder_dim + prenet_dim, hidden, batch_first=True)
+        self.lstm2 = nn.LSTM(hidden, hidden, batch_first=True)
+        self.lstm3 = nn.LSTM(hidden, hidden, batch_first=True)
+        self.proj = nn.Linear(hidden, N_MELS, bias=False)
 
     def forward(self, x, mels):
-        """Teacher forcing. x: (B, T, 512) encoder output, mels: (B, T, 128) previous frames -> (B, T, 128)."""
+        """Teacher forcing. x: (B, T, E) encoder output, mels: (B, T, 128) previous frames -> (B, T, 128)."""
         x1, _ = self.lstm1(torch.cat((x, self.prenet(mels)), dim=-1))
         x = x1 + self.lstm2(x1)[0]
         x = x + self.lstm3(x)[0]
         return self.proj(x)
 
     def generate(self, xs):
-        """Autoregressive loop of the original, one nn.LSTM call per layer per frame. (B, T, 512) -> (B, T, 128)."""
+        """Autoregressive loop of the original, one nn.LSTM call per layer per frame. (B, T, E) -> (B, T, 128)."""
         m = xs.new_zeros(xs.size(0), N_MELS)
         state1 = state2 = state3 = None
         frames = []
@@ -75,13 +78,25 @@ class Decoder(nn.Module):
 
 
 class AcousticModel(nn.Module):
-    """Soft-VC acoustic model: ``encoder`` (units -> 2x upsampled features) and AR ``decoder`` (-> log-mel)."""
+    """Soft-VC acoustic model: ``encoder`` (units -> 2x upsampled features) and AR ``decoder`` (-> log-mel).
 
-    def __init__(self, discrete=False):
+    Sizes (the paper's by default): ``encoder_prenet`` / ``encoder_channels`` of the encoder, ``decoder_prenet``
+    and ``decoder_hidden`` (the three LSTMs) of the decoder.
+    """
+
+    def __init__(
+        self, discrete=False, encoder_prenet=256, encoder_channels=512, decoder_prenet=256, decoder_hidden=768
+    ):
         super().__init__()
         self.discrete = discrete
-        self.encoder = Encoder(discrete)
-        self.decoder = Decoder()
+        self.sizes = dict(
+            encoder_prenet=encoder_prenet,
+            encoder_channels=encoder_channels,
+            decoder_prenet=decoder_prenet,
+            decoder_hidden=decoder_hidden,
+        )
+        self.encoder = Encoder(discrete, encoder_prenet, encoder_channels)
+        self.decoder = Decoder(encoder_channels, decoder_prenet, decoder_hidden)
 
     def forward(self, units, mels):
         """Teacher-forced: units (B, N[, 256]), mels (B, 2N, 128) inputs (target shifted right) -> (B, 2N, 128)."""
@@ -93,7 +108,7 @@ class AcousticModel(nn.Module):
 
         Runs with dropout off (eval mode) whatever mode the model is in; unbatched input gets a batch of 1.
         The fused loop of ``fast.py`` (``Decoder.generate`` is the reference): precision "fp32" (exact, default),
-        "bf16" or "int8" (CPU). lengths (B,): valid units per row of a padded batch; row b has 2 * lengths[b] valid
+        "bf16", "fp16" or "int8" (CPU). lengths (B,): valid units per row of a padded batch; row b has 2 * lengths[b] valid
         frames, equal to its unbatched result, and zeros after them.
         """
         if units.dim() == (1 if self.discrete else 2):
@@ -106,9 +121,12 @@ class AcousticModel(nn.Module):
             lengths = torch.as_tensor(lengths, device=units.device)
             if lengths.shape != units.shape[:1] or lengths.min() < 1 or lengths.max() > units.size(1):
                 raise ValueError(f"lengths {lengths.tolist()} do not fit units of shape {tuple(units.shape)}")
-            xs = units.new_zeros(units.size(0), 2 * units.size(1), 512, dtype=torch.float32)
+            frames = FRAMES_PER_UNIT * units.size(1)
+            xs = None
             for b, n in enumerate(lengths.tolist()):  # InstanceNorm and convs see the whole row: encode unpadded
-                xs[b, : 2 * n] = self.encoder(units[b : b + 1, :n])[0]
-            return fast.decode(self.decoder, xs, precision, 2 * lengths)
+                x = self.encoder(units[b : b + 1, :n])[0]
+                xs = x.new_zeros(units.size(0), frames, x.size(-1)) if xs is None else xs
+                xs[b, : FRAMES_PER_UNIT * n] = x
+            return fast.decode(self.decoder, xs, precision, FRAMES_PER_UNIT * lengths)
         finally:
             self.train(training)

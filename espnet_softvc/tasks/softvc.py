@@ -12,6 +12,7 @@ links, temporary files), so a run killed at any point resumes. ``--collect_stats
 moves finished files into place. Utterances longer than ``--max_frames`` mel frames are left out of the batches,
 each named in a warning.
 """
+
 import argparse
 import contextlib
 import dataclasses
@@ -34,11 +35,12 @@ from espnet2.utils.types import int_or_none
 from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
 from espnet_softvc.postnet.espnet_model import MelDenoiser
-from espnet_softvc.softvc.espnet_model import UNIT_TOKENS, ESPnetSoftVCModel, SoftVC
-from espnet_softvc.softvc.model import N_MELS, PAD_ID
+from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
+from espnet_softvc.utils.checkpoint import load_trainer_checkpoint
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 from espnet_softvc.utils.kaldi_data import CheckedLoader
+from espnet_softvc.utils.shapes import N_MELS, PAD_ID, UNIT_TOKENS
 
 tts_choices = ClassChoices(
     "tts", classes=dict(softvc=SoftVC, denoiser=MelDenoiser), type_check=AbsTTS, default="softvc"
@@ -89,7 +91,7 @@ def repair_output_dir(output_dir, best_model_criterion):
     ``N epoch.pth`` for the epoch of checkpoint.pth, ``latest.pth`` and ``*.best.pth`` links not yet updated."""
     for tmp in output_dir.glob(".*.tmp"):  # atomic_path's and _link's temporary files
         tmp.unlink()
-    states = torch.load(output_dir / "checkpoint.pth", map_location="cpu", weights_only=False)
+    states = load_trainer_checkpoint(output_dir)
     reporter = Reporter()
     reporter.load_state_dict(states["reporter"])
     epoch = reporter.get_epoch()
@@ -112,15 +114,32 @@ class SoftVCTrainer(Trainer):
     first dev utterances, to ``<output_dir>/images/mels/`` (and TensorBoard)."""
 
     @classmethod
-    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory,
-            trainer_options, distributed_option):  # fmt: skip
+    def run(
+        cls,
+        model,
+        optimizers,
+        schedulers,
+        train_iter_factory,
+        valid_iter_factory,
+        plot_attention_iter_factory,
+        trainer_options,
+        distributed_option,
+    ):
         output_dir = Path(trainer_options.output_dir)
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
         with atomic_torch_save():
             if trainer_options.resume and rank0 and (output_dir / "checkpoint.pth").exists():
                 repair_output_dir(output_dir, trainer_options.best_model_criterion)
-            super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-                        plot_attention_iter_factory, trainer_options, distributed_option)  # fmt: skip
+            super().run(
+                model,
+                optimizers,
+                schedulers,
+                train_iter_factory,
+                valid_iter_factory,
+                plot_attention_iter_factory,
+                trainer_options,
+                distributed_option,
+            )
 
     @classmethod
     @torch.no_grad()
@@ -163,9 +182,12 @@ class SoftVCTask(AbsTask):
         group = parser.add_argument_group(description="Task related")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)  # --tts and --tts_conf
-        group.add_argument("--max_frames", type=int_or_none, default=MAX_FRAMES,
-                           help="utterances with more mel frames (shape files) are skipped with a warning; "
-                                "none: keep all")  # fmt: skip
+        group.add_argument(
+            "--max_frames",
+            type=int_or_none,
+            default=MAX_FRAMES,
+            help="utterances with more mel frames (shape files) are skipped with a warning; none: keep all",
+        )
 
     @classmethod
     def build_sequence_iter_factory(cls, args, iter_options, mode):
@@ -181,15 +203,18 @@ class SoftVCTask(AbsTask):
     def _kept_utterances(cls, args, iter_options, mode):
         if args.max_frames is None or not iter_options.shape_files:
             return super().build_sequence_iter_factory(args, iter_options, mode)
-        shapes = [dict(line.split(maxsplit=1) for line in Path(f).read_text().splitlines() if line.strip())
-                  for f in iter_options.shape_files]  # fmt: skip
+        shapes = [
+            dict(line.split(maxsplit=1) for line in Path(f).read_text().splitlines() if line.strip())
+            for f in iter_options.shape_files
+        ]
         frames = {utt: max(int(s[utt].split(",")[0]) for s in shapes if utt in s) for utt in shapes[0]}
         too_long = {utt: n for utt, n in frames.items() if n > args.max_frames}
         for utt, n in too_long.items():
             logging.warning("[%s] %s skipped: %d frames > --max_frames %d", mode, utt, n, args.max_frames)
         if len(too_long) == len(frames):
-            raise UserError(f"{iter_options.shape_files[0]}: every utterance is longer than --max_frames "
-                            f"{args.max_frames}")  # fmt: skip
+            raise UserError(
+                f"{iter_options.shape_files[0]}: every utterance is longer than --max_frames {args.max_frames}"
+            )
         with tempfile.TemporaryDirectory() as tmp:  # shape files of the kept utterances, read by the batch sampler
             kept = [Path(tmp) / f"{i}_shape" for i in range(len(shapes))]
             for path, shape in zip(kept, shapes):

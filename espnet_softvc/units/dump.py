@@ -5,6 +5,7 @@ out_dir/text               discrete only: ``uttid u1 u2 ...`` (ESPnet TTSTask, -
 out_dir/tokens.txt         discrete only: <blank> <unk> 0 .. K-1 <sos/eos> (unit u is token id u + 2)
 out_dir/data/units.J.{ark,scp}, text.J, units.yaml   one shard per job; finished shards are skipped on rerun
 """
+
 import functools
 import logging
 from pathlib import Path
@@ -15,15 +16,10 @@ import yaml
 from tqdm import tqdm
 
 from espnet_softvc.units.extractor import cached_extractor
-from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, write_lines
 from espnet_softvc.utils.kaldi_data import merge_scp, read_scp
 from espnet_softvc.utils.parallel import run_jobs
-
-
-def token_list(num_units):
-    """ESPnet token list for discrete units 0..num_units-1 (``<blank>`` = 0, ``<unk>`` = 1, unit u = u + 2)."""
-    return ["<blank>", "<unk>", *map(str, range(num_units)), "<sos/eos>"]
+from espnet_softvc.utils.shapes import unit_tokens
 
 
 def _dump_shard(job, out_dir, encoder):
@@ -57,8 +53,12 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
         logging.warning("--nj %d ignored on %s: one process encodes on the accelerator", nj, device)
         nj = 1
     nj = max(1, min(nj, len(entries)))
-    conf = {"kind": kind, "checkpoint": checkpoint and str(Path(checkpoint).resolve()),
-            "kmeans": kmeans and str(Path(kmeans).resolve()), "nj": nj}  # fmt: skip
+    conf = {
+        "kind": kind,
+        "checkpoint": checkpoint and str(Path(checkpoint).resolve()),
+        "kmeans": kmeans and str(Path(kmeans).resolve()),
+        "nj": nj,
+    }
     conf_path = out_dir / "data" / "units.yaml"
     same = conf_path.exists() and yaml.safe_load(conf_path.read_text()) == conf
     shards = [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)]
@@ -71,7 +71,7 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
     merge_scp(out_dir / "units.scp", [out_dir / "data" / f"units.{j}.scp" for j, _ in shards])
     if extractor.kind == "discrete":
         merge_scp(out_dir / "text", [out_dir / "data" / f"text.{j}" for j, _ in shards])
-        write_lines(out_dir / "tokens.txt", token_list(extractor.kmeans.n_clusters))
+        write_lines(out_dir / "tokens.txt", unit_tokens(extractor.kmeans.n_clusters))
     return len(entries)
 
 

@@ -5,6 +5,7 @@ discrete: ``kmeans`` = bshall/hubert kmeans100 + ``checkpoint`` = HuBERT-Discret
           or ``kmeans`` = our offline MFCC k-means alone (no checkpoint)
 N = floor(S / 320) for S samples at 16 kHz (50 Hz units).
 """
+
 import functools
 
 import numpy as np
@@ -22,20 +23,26 @@ class UnitExtractor:
         self.encoder = self.kmeans = None
         if kind == "soft":
             if checkpoint is None:
-                raise UserError(f"soft units need --checkpoint: {PUBLISHED['soft']} ({RELEASE_URL}) "
-                                "or a soft encoder from softvc-train-units")  # fmt: skip
+                raise UserError(
+                    f"soft units need --checkpoint: {PUBLISHED['soft']} ({RELEASE_URL}) "
+                    "or a soft encoder from softvc-train-units"
+                )
             if kmeans is not None:
                 raise UserError("--kmeans is only used for discrete units")
             self.encoder, found = load_content_encoder(checkpoint, self.device)
             if found == "hubert-discrete":
-                raise UserError(f"{checkpoint}: this is HuBERT-Discrete (504 pretraining labels); "
-                                f"soft units need HuBERT-Soft ({PUBLISHED['soft']})")  # fmt: skip
+                raise UserError(
+                    f"{checkpoint}: this is HuBERT-Discrete (504 pretraining labels); "
+                    f"soft units need HuBERT-Soft ({PUBLISHED['soft']})"
+                )
             return
         if kind != "discrete":
             raise UserError(f"unknown unit kind {kind!r} (soft or discrete)")
         if kmeans is None:
-            raise UserError(f"discrete units need --kmeans: {PUBLISHED['kmeans']} ({RELEASE_URL}) "
-                            "or an MFCC k-means from softvc-train-units")  # fmt: skip
+            raise UserError(
+                f"discrete units need --kmeans: {PUBLISHED['kmeans']} ({RELEASE_URL}) "
+                "or an MFCC k-means from softvc-train-units"
+            )
         self.kmeans, self.features = load_kmeans(kmeans)
         width = self.kmeans.n_features_in_
         if self.features == "mfcc":
@@ -45,8 +52,10 @@ class UnitExtractor:
                 raise UserError(f"{kmeans}: k-means width {width} does not match the {MFCC_DIM}-dim MFCC features")
             return
         if checkpoint is None:
-            raise UserError(f"{kmeans}: this k-means clusters HuBERT layer-{DISCRETE_LAYER} features: "
-                            f"give --checkpoint {PUBLISHED['discrete']}")  # fmt: skip
+            raise UserError(
+                f"{kmeans}: this k-means clusters HuBERT layer-{DISCRETE_LAYER} features: "
+                f"give --checkpoint {PUBLISHED['discrete']}"
+            )
         self.encoder, _ = load_content_encoder(checkpoint, self.device)
         dim = self.encoder.backbone_config["encoder_embed_dim"]
         if self.encoder.num_layers < DISCRETE_LAYER or width != dim:

@@ -11,17 +11,18 @@ Original files (parameter names of bshall/hubert ``hubert/model.py``): v0.2 ``{"
 "module."}`` (hubert-soft-35d9f29f.pt, hubert-discrete-96b248c5.pt), v0.1 a bare state_dict
 (hubert-soft-0d54a1f4.pt). HuBERT-Soft has 100 label embeddings, HuBERT-Discrete the 504 of pretraining.
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchaudio
 
-from espnet_softvc.softvc.checkpoint import strip_prefix, torch_load
+from espnet_softvc.utils.checkpoint import is_state_dict, load_strict, strip_prefix, torch_load
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.io import SOFT_DIM
+from espnet_softvc.utils.shapes import UNIT_DIM, UNIT_HOP
 
-PAD = (400 - 320) // 2  # samples added each side: receptive field 400, hop 320
-HOP = 320
+HOP = UNIT_HOP
+PAD = (400 - HOP) // 2  # samples added each side: receptive field 400, hop 320
 CHUNK, CONTEXT = 1500, 100  # frames (20 ms) encoded at once, frames of context either side of a chunk
 DISCRETE_LAYER = 7
 TEMPERATURE = 0.1
@@ -42,8 +43,8 @@ class ContentEncoder(nn.Module):
         self.backbone_config = dict(backbone_config)
         self.backbone = torchaudio.models.wav2vec2_model(**backbone_config)
         dim = backbone_config["encoder_embed_dim"]
-        self.proj = nn.Linear(dim, SOFT_DIM)
-        self.label_embedding = nn.Embedding(num_labels, SOFT_DIM)
+        self.proj = nn.Linear(dim, UNIT_DIM)
+        self.label_embedding = nn.Embedding(num_labels, UNIT_DIM)
 
     @property
     def num_layers(self):
@@ -85,12 +86,23 @@ class ContentEncoder(nn.Module):
 def hubert_base(num_labels=100):
     """bshall/hubert's ``Hubert``: torchaudio HuBERT-base (post-norm, group-norm extractor) + soft head."""
     config = dict(
-        extractor_mode="group_norm", extractor_conv_layer_config=None, extractor_conv_bias=False,
-        encoder_embed_dim=768, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=128,
-        encoder_pos_conv_groups=16, encoder_num_layers=12, encoder_num_heads=12, encoder_attention_dropout=0.1,
-        encoder_ff_interm_features=3072, encoder_ff_interm_dropout=0.0, encoder_dropout=0.1,
-        encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None,
-    )  # fmt: skip
+        extractor_mode="group_norm",
+        extractor_conv_layer_config=None,
+        extractor_conv_bias=False,
+        encoder_embed_dim=768,
+        encoder_projection_dropout=0.1,
+        encoder_pos_conv_kernel=128,
+        encoder_pos_conv_groups=16,
+        encoder_num_layers=12,
+        encoder_num_heads=12,
+        encoder_attention_dropout=0.1,
+        encoder_ff_interm_features=3072,
+        encoder_ff_interm_dropout=0.0,
+        encoder_dropout=0.1,
+        encoder_layer_norm_first=False,
+        encoder_layer_drop=0.0,
+        aux_num_out=None,
+    )
     return ContentEncoder(config, num_labels)
 
 
@@ -114,8 +126,13 @@ def _rename(key):
     if prefix == "norm":
         return f"backbone.encoder.transformer.layer_norm.{name}"
     if prefix == "encoder" and parts[1] == "layers":
-        sub = {"self_attn": "attention", "linear1": "feed_forward.intermediate_dense",
-               "linear2": "feed_forward.output_dense", "norm1": "layer_norm", "norm2": "final_layer_norm"}  # fmt: skip
+        sub = {
+            "self_attn": "attention",
+            "linear1": "feed_forward.intermediate_dense",
+            "linear2": "feed_forward.output_dense",
+            "norm1": "layer_norm",
+            "norm2": "final_layer_norm",
+        }
         return f"backbone.encoder.transformer.layers.{parts[2]}.{sub.get(parts[3], parts[3])}.{'.'.join(parts[4:])}"
     raise KeyError(key)
 
@@ -139,18 +156,7 @@ def from_original_state_dict(state_dict, path):
     if "label_embedding.weight" not in mapped:
         raise UserError(f"{path}: not a bshall/hubert checkpoint (no label_embedding.weight)")
     model = hubert_base(num_labels=mapped["label_embedding.weight"].shape[0])
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(mapped)), sorted(set(mapped) - set(expected))
-    if missing or unexpected:
-        example = (missing or unexpected)[0]
-        raise UserError(f"{path}: not a HuBERT-base checkpoint ({len(missing)} missing, {len(unexpected)} "
-                        f"unexpected parameters, e.g. {example})")  # fmt: skip
-    bad = [k for k in expected if mapped[k].shape != expected[k].shape]
-    if bad:
-        shape = tuple(mapped[bad[0]].shape)
-        raise UserError(f"{path}: not a HuBERT-base checkpoint (wrong shape {shape} for {bad[0]})")
-    model.load_state_dict(mapped, strict=True)
-    return model
+    return load_strict(model, mapped, path, "a HuBERT-base checkpoint")
 
 
 def load_content_encoder(path, device="cpu"):
@@ -171,7 +177,7 @@ def load_content_encoder(path, device="cpu"):
     else:
         if isinstance(obj, dict) and "hubert" in obj:
             obj = obj["hubert"]
-        if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+        if not is_state_dict(obj):
             raise UserError(
                 f"{path}: not a content-encoder checkpoint (expected bshall/hubert {PUBLISHED['soft']}/"
                 f"{PUBLISHED['discrete']} or a file from softvc-train-units)"

@@ -8,15 +8,17 @@ Offline features are those of ESPnet's (and fairseq's) first HuBERT iteration: K
 deltas and delta-deltas (39 dims), but with a 20 ms shift instead of 10 ms and taken on the 40-sample-padded
 wav, so frame n covers the same 25 ms as HuBERT frame n: N = floor(S / 320) frames at 50 Hz.
 """
+
 import torch
 import torch.nn.functional as F
 import torchaudio
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
-from espnet_softvc.softvc.checkpoint import torch_load
 from espnet_softvc.units.hubert import PAD
+from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.io import SAMPLE_RATE, atomic_path
+from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.shapes import SAMPLE_RATE
 
 MFCC_DIM = 39
 

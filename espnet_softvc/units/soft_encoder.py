@@ -7,6 +7,7 @@ against discrete units (our MFCC k-means labels). Optimiser as the original (Ada
 weight decay 1e-2, clip 10) with a higher learning rate and a short warm-up: it starts from scratch instead
 of fine-tuning HuBERT-Discrete. Batches are random crops aligned to the 320-sample unit frames.
 """
+
 import copy
 import logging
 import random
@@ -19,13 +20,30 @@ from espnet_softvc.units.hubert import HOP, ContentEncoder
 
 SMALL_BACKBONE = dict(
     extractor_mode="group_norm",
-    extractor_conv_layer_config=[[64, 10, 5], [64, 3, 2], [128, 3, 2], [128, 3, 2], [192, 3, 2], [192, 2, 2],
-                                 [192, 2, 2]],
-    extractor_conv_bias=False, encoder_embed_dim=192, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=32,
-    encoder_pos_conv_groups=8, encoder_num_layers=3, encoder_num_heads=4, encoder_attention_dropout=0.1,
-    encoder_ff_interm_features=512, encoder_ff_interm_dropout=0.0, encoder_dropout=0.1,
-    encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None,
-)  # fmt: skip
+    extractor_conv_layer_config=[
+        [64, 10, 5],
+        [64, 3, 2],
+        [128, 3, 2],
+        [128, 3, 2],
+        [192, 3, 2],
+        [192, 2, 2],
+        [192, 2, 2],
+    ],
+    extractor_conv_bias=False,
+    encoder_embed_dim=192,
+    encoder_projection_dropout=0.1,
+    encoder_pos_conv_kernel=32,
+    encoder_pos_conv_groups=8,
+    encoder_num_layers=3,
+    encoder_num_heads=4,
+    encoder_attention_dropout=0.1,
+    encoder_ff_interm_features=512,
+    encoder_ff_interm_dropout=0.0,
+    encoder_dropout=0.1,
+    encoder_layer_norm_first=False,
+    encoder_layer_drop=0.0,
+    aux_num_out=None,
+)
 
 
 def _batch(wavs, labels, batch_size, segment, rng):
@@ -53,9 +71,18 @@ def evaluate(model, wavs, labels):
 
 
 def train_soft_encoder(
-    wavs, labels, num_labels=100, dev=None, steps=400, batch_size=8, segment=50, lr=5e-4, warmup=100,
-    valid_interval=100, seed=0,
-):  # fmt: skip
+    wavs,
+    labels,
+    num_labels=100,
+    dev=None,
+    steps=400,
+    batch_size=8,
+    segment=50,
+    lr=5e-4,
+    warmup=100,
+    valid_interval=100,
+    seed=0,
+):
     """Train a small ``ContentEncoder`` to predict ``labels`` from ``wavs``; return it (best on dev) and the log.
 
     wavs: list of 16 kHz (S_i,) tensors; labels: list of (floor(S_i / 320),) int64 tensors in 0..num_labels-1;

@@ -12,6 +12,7 @@ every member is checked before anything is written, and the error names the memb
 
 As in ESPnet, paths inside the YAML files that name a packed file are rewritten to where it now lies.
 """
+
 import contextlib
 import io
 import os

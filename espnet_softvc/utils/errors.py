@@ -1,4 +1,5 @@
 """User-facing errors: one line naming the file and the problem, non-zero exit, no traceback."""
+
 import functools
 import sys
 

@@ -1,4 +1,5 @@
-"""Checked, atomic file I/O shared by every CLI: audio, .npy arrays, units and mels."""
+"""Checked, atomic file I/O shared by every CLI: audio, .npy arrays, text, YAML."""
+
 import contextlib
 import glob
 import os
@@ -13,11 +14,8 @@ import torchaudio
 import yaml
 
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
-N_MELS = 128
-N_UNITS = 100
-SOFT_DIM = 256
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -98,7 +96,9 @@ def load_audio(source, sample_rate=SAMPLE_RATE, name=None):
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise UserError(f"{path}: not a readable audio file ({e})") from None
     if declared and int(declared[2]) < int(declared[1]) < 0x7FFF0000:  # larger: a streamed wav's size placeholder
-        raise UserError(f"{path}: truncated audio file (header declares {declared[1]} bytes of audio, {declared[2]} present)")
+        raise UserError(
+            f"{path}: truncated audio file (header declares {declared[1]} bytes of audio, {declared[2]} present)"
+        )
     if wav.shape[0] == 0:
         raise UserError(f"{path}: empty audio (0 samples)")
     wav = torch.from_numpy(wav.mean(axis=1) if wav.shape[1] > 1 else wav[:, 0])
@@ -122,32 +122,6 @@ def load_npy(path):
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise UserError(f"{path}: array contains NaN or Inf")
     return array
-
-
-def check_units(units, kind, name):
-    """Validate units for the ``kind`` ("soft"/"discrete") model and return them as a tensor.
-
-    Soft: float ``(N, 256)`` or ``(B, N, 256)``. Discrete: integer ids 0..99, ``(N,)`` or ``(B, N)``.
-    ``name`` (a file or utterance id) goes into the error message.
-    """
-    units = torch.as_tensor(units)
-    if kind == "discrete":
-        if units.is_floating_point():
-            raise UserError(f"{name}: float units given to the discrete model (expected integer ids 0..{N_UNITS - 1})")
-        if units.dim() not in (1, 2):
-            raise UserError(f"{name}: discrete units must be (N,) or (B, N), got {tuple(units.shape)}")
-        if units.numel() and (units.min() < 0 or units.max() >= N_UNITS):
-            raise UserError(
-                f"{name}: unit id out of range 0..{N_UNITS - 1} (found {int(units.min())}..{int(units.max())})"
-            )
-        return units.long()
-    if not units.is_floating_point():
-        raise UserError(f"{name}: integer units given to the soft model (expected float (N, {SOFT_DIM}))")
-    if units.dim() not in (2, 3) or units.shape[-1] != SOFT_DIM:
-        raise UserError(f"{name}: soft units must be (N, {SOFT_DIM}) floats, got {tuple(units.shape)}")
-    if not torch.isfinite(units).all():
-        raise UserError(f"{name}: soft units contain NaN or Inf")
-    return units.float()
 
 
 def load_yaml(path):

@@ -1,4 +1,5 @@
 """Kaldi data dirs and dumps: checked scp reading, data-dir validation, atomic ark/scp writing via kaldiio."""
+
 import contextlib
 import io
 import os
@@ -78,7 +79,9 @@ def validate_data_dir(data_dir):
         raise UserError(f"{data_dir / 'spk2utt'}: does not list the utterances of utt2spk")
     missing = [u for u, v in wav.items() if not v.endswith("|") and not os.path.isfile(v)]
     if missing:
-        raise UserError(f"{data_dir / 'wav.scp'}: {len(missing)} audio files missing (first: {missing[0]} -> {wav[missing[0]]})")
+        raise UserError(
+            f"{data_dir / 'wav.scp'}: {len(missing)} audio files missing (first: {missing[0]} -> {wav[missing[0]]})"
+        )
     return len(wav)
 
 

@@ -1,4 +1,5 @@
 """Run one function over many files with a progress bar, in ``nj`` processes, collecting user errors."""
+
 import sys
 from concurrent.futures import ProcessPoolExecutor
 

@@ -5,6 +5,7 @@
 - ``*.pkl``: a ParallelWaveGAN-format vocoder (``config.yml`` beside), as ESPnet uses them.
 - any other file: an original bshall/hifigan generator checkpoint (``hifigan-hubert-soft-65f03469.pt``).
 """
+
 import math
 from functools import partial
 from pathlib import Path
@@ -13,9 +14,9 @@ import librosa
 import torch
 from espnet2.utils.griffin_lim import logmel2linear
 
-from espnet_softvc.feats.log_mel import HOP, N_FFT, N_MELS, SAMPLE_RATE
-from espnet_softvc.softvc.checkpoint import torch_load
+from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import HOP, N_FFT, N_MELS, SAMPLE_RATE
 from espnet_softvc.vocoders.hifigan import generator_state_dict, load_hifigan
 from espnet_softvc.vocoders.parallel_wavegan import load_parallel_wavegan
 
@@ -35,9 +36,14 @@ class GriffinLim:
         """(T, 128) natural-log mel -> (S,) waveform; ESPnet's mel inversion expects log10."""
         spc = self.to_linear(torch.as_tensor(logmel).float().cpu().numpy() / math.log(10))  # (T, 513)
         wav = librosa.griffinlim(
-            spc.T, n_iter=self.n_iter, hop_length=HOP, win_length=N_FFT, window="hann",
-            center=spc.shape[0] > 1, random_state=self.seed,
-        )  # fmt: skip
+            spc.T,
+            n_iter=self.n_iter,
+            hop_length=HOP,
+            win_length=N_FFT,
+            window="hann",
+            center=spc.shape[0] > 1,
+            random_state=self.seed,
+        )
         return torch.from_numpy(wav).float()
 
 

@@ -6,18 +6,15 @@ training checkpoint (``{"generator": {"model": ...}}``) works too. The original'
 ``(k - u) // 2`` equals ESPnet's ``u // 2 + u % 2`` (output_padding ``u % 2`` = 0) for (u, k) in
 (10, 20), (4, 8), (2, 4), (2, 4), so only the parameter names differ.
 """
+
 import re
 
 import torch
-import torch.nn.functional as F
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
 
-from espnet_softvc.feats.log_mel import N_MELS, SAMPLE_RATE
-from espnet_softvc.softvc.checkpoint import strip_prefix
-from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.checkpoint import load_strict, strip_prefix
+from espnet_softvc.utils.shapes import HOP, N_MELS, SAMPLE_RATE
 
-INFERENCE_PADDING = 5  # frames of replicate padding each side, as the original ``generate()``
-HOP = 160  # samples per mel frame
 CHUNK, CONTEXT = 1000, 50  # mel frames vocoded at once (10 s), frames of context either side of a chunk
 
 # original name -> ESPnet name (the ESPnet layers sit behind a LeakyReLU in an nn.Sequential)
@@ -32,13 +29,20 @@ NAME_MAP = [
 def soft_vc_hifigan():
     """ESPnet's generator in the Soft-VC shape (weight norm on, as the checkpoints were saved)."""
     return HiFiGANGenerator(
-        in_channels=N_MELS, out_channels=1, channels=512, kernel_size=7,
-        upsample_scales=[10, 4, 2, 2], upsample_kernel_sizes=[20, 8, 4, 4],
-        resblock_kernel_sizes=[3, 7, 11], resblock_dilations=[[1, 3, 5]] * 3,
-        use_additional_convs=True, bias=True,
-        nonlinear_activation="LeakyReLU", nonlinear_activation_params={"negative_slope": 0.1},
+        in_channels=N_MELS,
+        out_channels=1,
+        channels=512,
+        kernel_size=7,
+        upsample_scales=[10, 4, 2, 2],
+        upsample_kernel_sizes=[20, 8, 4, 4],
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilations=[[1, 3, 5]] * 3,
+        use_additional_convs=True,
+        bias=True,
+        nonlinear_activation="LeakyReLU",
+        nonlinear_activation_params={"negative_slope": 0.1},
         use_weight_norm=True,
-    )  # fmt: skip
+    )
 
 
 def to_espnet_names(state_dict):
@@ -61,7 +65,7 @@ def generator_state_dict(obj):
 
 
 class SoftVCHiFiGAN:
-    """(T, 128) natural-log mel -> (S,) 16 kHz wav with S = 160 (T + 10), the original ``generate()``."""
+    """(T, 128) natural-log mel -> (160 T,) 16 kHz wav: the original generator's forward, ``hifigan(mel)``."""
 
     sample_rate = SAMPLE_RATE
 
@@ -72,8 +76,7 @@ class SoftVCHiFiGAN:
     def __call__(self, logmel, chunk=CHUNK, context=CONTEXT):
         """(T, 128) log-mel -> (160 T,) wav. Mels longer than ``chunk`` frames are vocoded ``chunk`` frames at a time,
         each with ``context`` frames either side (more than the receptive field: the one-pass result, bounded memory)."""
-        mel = torch.as_tensor(logmel).float().to(next(self.generator.parameters()).device)
-        mel = F.pad(mel.T.unsqueeze(0), (INFERENCE_PADDING, INFERENCE_PADDING), "replicate")  # (1, 128, T + 10)
+        mel = torch.as_tensor(logmel).float().to(next(self.generator.parameters()).device).T[None]  # (1, 128, T)
         frames, wavs = mel.size(-1), []
         for start in range(0, frames, chunk):
             low, high = max(0, start - context), min(frames, start + chunk + context)
@@ -84,21 +87,10 @@ class SoftVCHiFiGAN:
 
 def load_hifigan(state_dict, path, device="cpu"):
     """ESPnet ``HiFiGANGenerator`` (weight norm removed, eval) from an original generator state_dict."""
-    state_dict = to_espnet_names(strip_prefix(state_dict))
     generator = soft_vc_hifigan()
-    expected = generator.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state_dict)), sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise UserError(
-            f"{path}: not a Soft-VC HiFi-GAN generator checkpoint "
-            f"(missing {missing[:2]}, unexpected {unexpected[:2]})"
-        )
-    bad = next((k for k, v in expected.items() if state_dict[k].shape != v.shape), None)
-    if bad is not None:
-        raise UserError(
-            f"{path}: HiFi-GAN of another shape ({bad}: {tuple(state_dict[bad].shape)}, "
-            f"expected {tuple(expected[bad].shape)}; Soft-VC vocoders take {N_MELS} mels at 16 kHz)"
-        )
-    generator.load_state_dict(state_dict, strict=True)
+    hint = f"; Soft-VC vocoders take {N_MELS} mels at 16 kHz"
+    load_strict(
+        generator, to_espnet_names(strip_prefix(state_dict)), path, "a Soft-VC HiFi-GAN generator checkpoint", hint
+    )
     generator.remove_weight_norm()
     return SoftVCHiFiGAN(generator.eval().to(device))

@@ -5,6 +5,7 @@ ESPnet loads these through the ``parallel_wavegan`` package, whose sdist does no
 generator classes (``espnet2.gan_tts``), so we build those from the config and load the weights tensor-only.
 The vocoder must be trained on Soft-VC mels: 128 bins, 16 kHz, hop 160 (checked against ``config.yml``).
 """
+
 import importlib
 import math
 from pathlib import Path
@@ -13,9 +14,9 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_softvc.feats.log_mel import HOP, N_MELS, SAMPLE_RATE
-from espnet_softvc.softvc.checkpoint import torch_load
+from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.shapes import HOP, N_MELS, SAMPLE_RATE
 
 GENERATORS = {
     "HiFiGANGenerator": "espnet2.gan_tts.hifigan",

@@ -7,18 +7,18 @@ waveform at 16 kHz), written as Kaldi (T, 128) mels:
 ``OUT_DIR/noisy.{ark,scp}`` (the task's ``units``) and ``OUT_DIR/clean.{ark,scp}`` (its ``feats``), keys
 ``<utt>-n<copy>``.
 
-    python -m espnet_softvc.postnet.make_pairs data/train/wav.scp dump/denoise/train --copies 4 --seed 0
+    python -m espnet_softvc.bin.make_pairs data/train/wav.scp dump/denoise/train --copies 4 --seed 0
 """
-import argparse
+
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from espnet_softvc.feats.log_mel import LogMelSpectrogram
+from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.postnet import noise
-from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import find_files, load_audio
 from espnet_softvc.utils.kaldi_data import ark_scp_writer, read_scp
 
@@ -37,32 +37,17 @@ def read_wavs(source):
 
 def make_pairs(wavs, out_dir, copies=2, seed=0):
     """Write the pairs for ``wavs`` ({utt: wav}) into ``out_dir``; returns the number of pairs."""
-    logmel, pool = LogMelSpectrogram(), list(wavs.values())
+    pool = list(wavs.values())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with ark_scp_writer(out_dir / "noisy.ark", out_dir / "noisy.scp") as noisy_writer, \
-            ark_scp_writer(out_dir / "clean.ark", out_dir / "clean.scp") as clean_writer:  # fmt: skip
+    with (
+        ark_scp_writer(out_dir / "noisy.ark", out_dir / "noisy.scp") as noisy_writer,
+        ark_scp_writer(out_dir / "clean.ark", out_dir / "clean.scp") as clean_writer,
+    ):
         for index, (utt, wav) in enumerate(tqdm(wavs.items(), desc="noisy pairs")):
-            clean = logmel(torch.as_tensor(wav, dtype=torch.float32)).T.numpy()
+            clean = logmel(torch.as_tensor(wav, dtype=torch.float32), utt).T
             for copy in range(copies):
                 corrupted, _ = noise.corrupt(wav, np.random.default_rng((seed, index, copy)), pool)
-                noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32)).T.numpy()
+                noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32), utt).T
                 clean_writer[f"{utt}-n{copy}"] = clean
     return len(wavs) * copies
-
-
-@cli
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Seeded noisy/clean mel pairs for the denoiser.")
-    parser.add_argument("source", type=Path, help="Kaldi wav.scp or a directory of wavs")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--copies", type=int, default=2, help="corruptions per utterance")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    with torch.inference_mode():
-        count = make_pairs(read_wavs(args.source), args.out_dir, args.copies, args.seed)
-    print(f"wrote {count} noisy/clean pairs to {args.out_dir}")
-
-
-if __name__ == "__main__":
-    main()

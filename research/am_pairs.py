@@ -7,8 +7,9 @@ then the fused free-running decoder runs on dev and ``--max_train`` train uttera
 their shortest utterance). Writes ``train.npz`` / ``dev.npz`` with ``gen_<id>`` and
 ``ref_<id>`` (T, 128) arrays, the format ``postnet.train --am_pairs`` and ``denoise_eval --am_pairs`` read.
 
-    python -m espnet_softvc.postnet.am_pairs CORPUS_DIR OUT_DIR --minutes 6
+    python research/am_pairs.py CORPUS_DIR OUT_DIR --minutes 6
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 from tqdm import tqdm
 
-from espnet_softvc.bin.mels import wav_to_mel
+from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.softvc.fast import decode
 from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.utils.errors import cli

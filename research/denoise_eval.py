@@ -6,8 +6,9 @@ mels; metrics on the mel against the clean mel (the "clean" condition scores the
 do no harm); after Griffin-Lim, PESQ-WB / ESTOI / DNSMOS on a few utterances. Writes ``results.md`` (tables and
 targets met/missed), ``results.csv`` (every score, mean over utterances) and ``<noise>_<snr>.png`` to out_dir.
 
-    python -m espnet_softvc.scoring.denoise_eval CORPUS_DIR OUT_DIR --model unet=exp/denoiser/best.pt
+    python research/denoise_eval.py CORPUS_DIR OUT_DIR --model unet=exp/denoiser/best.pt
 """
+
 import argparse
 import csv
 import subprocess
@@ -18,11 +19,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from espnet_softvc.data.tiny_corpus import sentences
+from espnet_softvc.data.corpus import sentences
 from espnet_softvc.feats.log_mel import LogMelSpectrogram
 from espnet_softvc.postnet import baselines, noise
-from espnet_softvc.postnet.model import load_postnet
 from espnet_softvc.scoring import metrics
+from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
 
@@ -69,8 +70,11 @@ def waveform_scores(mel, clean_wav, vocoder):
     wav = vocoder(mel).numpy()
     ref = clean_wav[: wav.size]
     wav = wav[: ref.size]
-    return {"pesq": pesq(16000, ref, wav, "wb"), "estoi": stoi(ref, wav, 16000, extended=True),
-            "dnsmos": float(dnsmos.run(wav.astype(np.float32), sr=16000)["ovrl_mos"])}  # fmt: skip
+    return {
+        "pesq": pesq(16000, ref, wav, "wb"),
+        "estoi": stoi(ref, wav, 16000, extended=True),
+        "dnsmos": float(dnsmos.run(wav.astype(np.float32), sr=16000)["ovrl_mos"]),
+    }
 
 
 def plot(path, panels, title):
@@ -124,8 +128,12 @@ def evaluate(corpus, out_dir, postnets, wave_utts=2, seed=0, am_pairs=None):
                     scores[("clean_mel_ceiling", kind, snr)][metric].append(value)
             if u == 0:
                 best = list(postnets)[-1] if postnets else "spectral_subtraction"
-                panels = {"noisy": noisy_mel, f"{best}": outputs[best], "spectral_subtraction":
-                          outputs["spectral_subtraction"], "clean": clean_mel}  # fmt: skip
+                panels = {
+                    "noisy": noisy_mel,
+                    f"{best}": outputs[best],
+                    "spectral_subtraction": outputs["spectral_subtraction"],
+                    "clean": clean_mel,
+                }
                 plot(out_dir / f"{kind}_{snr if snr is not None else 'inf'}dB.png", panels, f"{kind} {snr} dB")
     results = {key: {m: float(np.mean(v)) for m, v in row.items()} for key, row in scores.items()}
     if am_pairs is not None:
@@ -151,15 +159,21 @@ def acoustic_model_scores(am_pairs, postnets):
 def report(results, postnets):
     """Markdown tables and the target verdicts."""
     names = list(dict.fromkeys(name for name, *_ in results))
+
     def mean(name, kinds, snrs, metric):
         return np.mean([results[(name, k, s)].get(metric, np.nan) for k in kinds for s in snrs])
 
-    lines = ["## Denoising on unseen noise (brown, hum, babble of held-out voices); mean over dev utterances", "",
-             "mel-SNR improvement (dB) per input SNR, mean over the 3 noise types; 'clean' = mel-SNR of the output "
-             "against the clean input (do no harm); other columns: mean over 0-10 dB inputs.", "",
-             "| method | " + " | ".join(f"ΔmelSNR {s} dB" for s in SNRS)
-             + " | clean in (dB) | segSNR | LSD | L1 | MCD | PESQ | ESTOI | DNSMOS |",
-             "|---" * (len(SNRS) + 9) + "|"]  # fmt: skip
+    lines = [
+        "## Denoising on unseen noise (brown, hum, babble of held-out voices); mean over dev utterances",
+        "",
+        "mel-SNR improvement (dB) per input SNR, mean over the 3 noise types; 'clean' = mel-SNR of the output "
+        "against the clean input (do no harm); other columns: mean over 0-10 dB inputs.",
+        "",
+        "| method | "
+        + " | ".join(f"ΔmelSNR {s} dB" for s in SNRS)
+        + " | clean in (dB) | segSNR | LSD | L1 | MCD | PESQ | ESTOI | DNSMOS |",
+        "|---" * (len(SNRS) + 9) + "|",
+    ]
     kinds = noise.TEST_NOISES
     for name in names:
         if (name, "brown", 0) not in results:
@@ -169,23 +183,41 @@ def report(results, postnets):
             cells = ["∞"] + [""] * 4
         else:
             cells = [f"{results[(name, 'clean', None)]['mel_snr']:.1f}"] + [
-                f"{mean(name, kinds, TARGET_SNRS, m):.2f}" for m in ("seg_mel_snr", "lsd", "l1", "mcd")]
+                f"{mean(name, kinds, TARGET_SNRS, m):.2f}" for m in ("seg_mel_snr", "lsd", "l1", "mcd")
+            ]
         wave = [f"{mean(name, kinds, (0, 10), m):.2f}" for m in ("pesq", "estoi", "dnsmos")]
         lines.append(f"| {name} | " + " | ".join(gains + cells + wave) + " |")
-    lines += ["", "Per noise type, mean mel-SNR improvement (dB) over 0, 5, 10 dB inputs:", "",
-              "| method | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]  # fmt: skip
+    lines += [
+        "",
+        "Per noise type, mean mel-SNR improvement (dB) over 0, 5, 10 dB inputs:",
+        "",
+        "| method | " + " | ".join(kinds) + " |",
+        "|---" * (len(kinds) + 1) + "|",
+    ]
     for name in names:
         if (name, "brown", 0) in results and name != "clean_mel_ceiling":
-            lines.append(f"| {name} | " + " | ".join(f"{mean(name, [k], TARGET_SNRS, 'mel_snr_gain'):+.2f}"
-                                                    for k in kinds) + " |")  # fmt: skip
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{mean(name, [k], TARGET_SNRS, 'mel_snr_gain'):+.2f}" for k in kinds)
+                + " |"
+            )
     am = {name: r for (name, kind, _), r in results.items() if kind == "acoustic_model"}
     if am:
-        lines += ["", "Acoustic model, free-running on dev, against ground truth:", "",
-                  "| output | L1 | mel-SNR (dB) | LSD | MCD |", "|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {n} | {r['l1']:.3f} | {r['mel_snr']:.2f} | {r['lsd']:.2f} | {r['mcd']:.2f} |"
-                  for n, r in am.items()]
-        lines += ["", "(Standalone postnets on the acoustic model's output; Soft-VC's postnet option, trained on that "
-                  "output with the model frozen, is scored by the recipe's RESULTS.md.)"]  # fmt: skip
+        lines += [
+            "",
+            "Acoustic model, free-running on dev, against ground truth:",
+            "",
+            "| output | L1 | mel-SNR (dB) | LSD | MCD |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {n} | {r['l1']:.3f} | {r['mel_snr']:.2f} | {r['lsd']:.2f} | {r['mcd']:.2f} |" for n, r in am.items()
+        ]
+        lines += [
+            "",
+            "(Standalone postnets on the acoustic model's output; Soft-VC's postnet option, trained on that "
+            "output with the model frozen, is scored by the recipe's RESULTS.md.)",
+        ]
     lines += ["", "Targets:", ""]
     classical = [n for n in names if n not in postnets and n not in ("unprocessed", "clean_mel_ceiling")]
     for name in postnets:
@@ -193,14 +225,18 @@ def report(results, postnets):
             ours = mean(name, kinds, [s], "mel_snr_gain")
             rival = max(classical, key=lambda n: mean(n, kinds, [s], "mel_snr_gain"))
             margin = ours - mean(rival, kinds, [s], "mel_snr_gain")
-            lines.append(f"- {name}, {s} dB input: ΔmelSNR {ours:+.2f} dB vs best baseline {rival} "
-                         f"({margin:+.2f} dB; target >= +3): {'MET' if margin >= 3 else 'MISSED'}")  # fmt: skip
+            lines.append(
+                f"- {name}, {s} dB input: ΔmelSNR {ours:+.2f} dB vs best baseline {rival} "
+                f"({margin:+.2f} dB; target >= +3): {'MET' if margin >= 3 else 'MISSED'}"
+            )
         harm = results[(name, "clean", None)]["mel_snr"]
         lines.append(f"- {name}, clean input: {harm:.1f} dB (target >= 30): {'MET' if harm >= 30 else 'MISSED'}")
         if name in am:
             cut = 1 - am[name]["l1"] / am["unprocessed"]["l1"]
-            lines.append(f"- {name}, acoustic-model free-running L1 reduced by {100 * cut:.1f} % (target >= 10 %): "
-                         f"{'MET' if cut >= 0.1 else 'MISSED'}")  # fmt: skip
+            lines.append(
+                f"- {name}, acoustic-model free-running L1 reduced by {100 * cut:.1f} % (target >= 10 %): "
+                f"{'MET' if cut >= 0.1 else 'MISSED'}"
+            )
     return "\n".join(lines) + "\n"
 
 

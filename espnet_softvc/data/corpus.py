@@ -3,13 +3,13 @@
 out/wavs/{train,dev}/TINY-NNNN.wav (22.05 kHz, 16-bit mono), out/metadata.csv (``id|text|text``).
 Every tenth utterance goes to dev. Sentences: ``sentences.txt`` beside this file, written for this project.
 """
-import argparse
+
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 
 SENTENCES = Path(__file__).with_name("sentences.txt")
@@ -22,8 +22,8 @@ def sentences():
 
 def _speak(text, path, voice, speed):
     with atomic_path(path) as tmp:
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(tmp), text], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(tmp), text]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def build(out_dir, num_utts=None, voice="en-us", speed=165, dev_every=10, nj=4):
@@ -46,19 +46,3 @@ def build(out_dir, num_utts=None, voice="en-us", speed=165, dev_every=10, nj=4):
     with atomic_path(out_dir / "metadata.csv") as tmp:
         tmp.write_text("".join(f"{u}|{t}|{t}\n" for u, t, _ in rows))
     return rows
-
-
-@cli
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the tiny espeak-ng corpus in LJSpeech layout.")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--num_utts", type=int, default=None, help="first N sentences only (default all)")
-    parser.add_argument("--voice", default="en-us")
-    args = parser.parse_args(argv)
-    rows = build(args.out_dir, args.num_utts, args.voice)
-    n_dev = sum(split == "dev" for *_, split in rows)
-    print(f"wrote {len(rows) - n_dev} train and {n_dev} dev utterances to {args.out_dir}")
-
-
-if __name__ == "__main__":
-    main()

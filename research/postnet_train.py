@@ -4,8 +4,9 @@ Noisy/clean mel pairs are made on the fly from 16 kHz training speech (``noise.c
 optional acoustic-model pairs (``--am_pairs``: an .npz of ``gen_<id>`` / ``ref_<id>`` (T, 128) arrays) are mixed
 in. Model selection uses dev utterances corrupted with *training* noise types only.
 
-    python -m espnet_softvc.postnet.train CORPUS_DIR OUT.pt --arch unet --minutes 5
+    python research/postnet_train.py CORPUS_DIR OUT.pt --arch unet --minutes 5
 """
+
 import argparse
 import math
 import time
@@ -15,12 +16,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from espnet_softvc.feats.log_mel import HOP, LogMelSpectrogram
+from espnet_softvc.feats.log_mel import LogMelSpectrogram
 from espnet_softvc.postnet import noise
 from espnet_softvc.postnet.baselines import LOG_MIN
-from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss, load_postnet
+from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
+from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
+from espnet_softvc.utils.shapes import HOP
 
 
 def load_split(corpus, split):
@@ -81,8 +84,22 @@ def validate(model, pairs):
     return float(np.mean(gains))
 
 
-def train(corpus, out, arch="unet", body_conf=None, minutes=5.0, batch_size=16, seconds=2.0, lr=2e-3,
-          l1_weight=0.1, seed=0, am_pairs=(), p_am=0.0, valid_every=50, init=None):  # fmt: skip
+def train(
+    corpus,
+    out,
+    arch="unet",
+    body_conf=None,
+    minutes=5.0,
+    batch_size=16,
+    seconds=2.0,
+    lr=2e-3,
+    l1_weight=0.1,
+    seed=0,
+    am_pairs=(),
+    p_am=0.0,
+    valid_every=50,
+    init=None,
+):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     logmel = LogMelSpectrogram()
@@ -110,8 +127,15 @@ def train(corpus, out, arch="unet", body_conf=None, minutes=5.0, batch_size=16, 
                 if gain > best:
                     best = gain
                     with atomic_path(out) as tmp:
-                        torch.save({"model": model.state_dict(), "config": {"arch": arch, "body_conf": body_conf or {}},
-                                    "valid_gain": gain, "step": step}, tmp)  # fmt: skip
+                        torch.save(
+                            {
+                                "model": model.state_dict(),
+                                "config": {"arch": arch, "body_conf": body_conf or {}},
+                                "valid_gain": gain,
+                                "step": step,
+                            },
+                            tmp,
+                        )
     return best, step, history
 
 
@@ -137,9 +161,19 @@ def main(argv=None):
         data = np.load(args.am_pairs)
         am_pairs = [(data[k], data["ref_" + k[4:]]) for k in data.files if k.startswith("gen_")]
     body_conf = {"channels": args.channels} if args.channels else None
-    best, steps, history = train(args.corpus, args.out, args.arch, body_conf, args.minutes, args.batch_size,
-                                 lr=args.lr, l1_weight=args.l1_weight, am_pairs=am_pairs,
-                                 p_am=args.p_am if am_pairs else 0.0, init=args.init)  # fmt: skip
+    best, steps, history = train(
+        args.corpus,
+        args.out,
+        args.arch,
+        body_conf,
+        args.minutes,
+        args.batch_size,
+        lr=args.lr,
+        l1_weight=args.l1_weight,
+        am_pairs=am_pairs,
+        p_am=args.p_am if am_pairs else 0.0,
+        init=args.init,
+    )
     print(f"{args.arch}: {steps} steps, best valid mel-SNR gain {best:.2f} dB (training noise types)")
     for row in history:
         print("step %d loss %.3f valid_gain %.2f" % row)

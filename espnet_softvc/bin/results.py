@@ -1,0 +1,48 @@
+"""softvc-results: score every model variation of a recipe and write the results table.
+
+    python -m espnet_softvc.bin.results exp dump --set dev --train_set train --out_dir . --corpus tiny
+
+See ``espnet_softvc.scoring.results`` for what is read and written.
+"""
+
+import argparse
+from pathlib import Path
+
+from espnet_softvc.scoring.results import write_results
+from espnet_softvc.utils.errors import cli
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write RESULTS.md / results.csv / figures of all model variations.")
+    parser.add_argument("exp_dir", help="dir of ESPnet model dirs exp/<tag>/ with decode_<set>*/ inside")
+    parser.add_argument("ref_dir", help="dump dir with the ground-truth <set>/feats.scp (raw Soft-VC log-mels)")
+    parser.add_argument("--set", default="dev", dest="eval_set", help="evaluation set [dev]")
+    parser.add_argument("--train_set", default="train", help="training set (for decode_<train_set>_tf) [train]")
+    parser.add_argument("--out_dir", default=".", help="where RESULTS.md, results.csv and the PNGs go [.]")
+    parser.add_argument("--corpus", default="", help="corpus name for the header")
+    parser.add_argument("--tags", nargs="+", help="only these exp/<tag> dirs, in this order [all, Soft-VC first]")
+    parser.add_argument("--plot_utts", type=int, default=2, help="dev utterances to plot [2]")
+    parser.add_argument(
+        "--maxlenratio",
+        type=float,
+        default=3.0,
+        help="--maxlenratio of the free-running decodes, to count utterances that hit it [3.0]",
+    )
+    args = parser.parse_args(argv)
+    rows = write_results(
+        args.exp_dir,
+        args.ref_dir,
+        args.out_dir,
+        args.eval_set,
+        args.train_set,
+        args.corpus,
+        args.tags,
+        args.plot_utts,
+        args.maxlenratio,
+    )
+    print(f"wrote {Path(args.out_dir) / 'RESULTS.md'} ({len(rows)} rows), results.csv and figures")
+
+
+if __name__ == "__main__":
+    main()
