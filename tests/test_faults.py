@@ -1,4 +1,8 @@
-"""Faults (issue 11): training and every dump stage killed (SIGKILL) at random points resume to the same result.
+"""Faults (issue 11): training and every dump stage killed (SIGKILL) mid-way resume to the same result.
+
+Every kill is triggered by an observable event, never by a sleep: a temporary file ``.<name>.<pid>.*.tmp`` of
+``espnet_softvc.utils.io.atomic_path`` appearing (a checkpoint, model file or shard being written: killed mid-save),
+a log line, or the k-th output file appearing; the test polls the filesystem for it.
 
 Training: ``softvc_train`` on the tiny dumps of ``conftest`` killed three times, then ``--resume true``.
 Dumps: recipe stages 1-4 (data prep, mel dump, unit dump, collect_stats) on a copy of the recipe, each killed
@@ -7,7 +11,6 @@ no partial file under a final name (every file there is already the finished one
 """
 
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -15,12 +18,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from espnet_softvc.bin.softvc_inference import Unit2Speech
 from tests.conftest import REPO, TRAIN, dev_units, epoch_results, task_args
 
+pytestmark = pytest.mark.slow
 MAX_EPOCH = 6  # enough that the third kill still finds the run training
+POLL = 0.002  # seconds between two looks at the filesystem
 
 
 def start(cmd, log, cwd=None, env=None):
@@ -35,12 +41,45 @@ def kill(proc):
     proc.wait()
 
 
-def wait_for(path, needles, proc, timeout=180):
-    """Until ``needles`` (one of them, if a tuple) is in the log ``path``; ``proc`` must stay alive."""
+def kill_on(proc, log, event, what, timeout=300):
+    """SIGKILL ``proc`` (and its children) as soon as ``event()`` is true; ``proc`` must still be running then."""
     deadline = time.monotonic() + timeout
-    while not any(needle in Path(path).read_text() for needle in ((needles,) if isinstance(needles, str) else needles)):
-        assert proc.poll() is None and time.monotonic() < deadline, Path(path).read_text()[-3000:]
-        time.sleep(0.05)
+    while not event():
+        assert proc.poll() is None, f"ended before {what}: {Path(log).read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s: {Path(log).read_text()[-3000:]}"
+        time.sleep(POLL)
+    kill(proc)
+
+
+def temporary(root, name_glob):
+    """An event: a temporary file of ``atomic_path`` for a file matching ``name_glob`` exists under ``root``."""
+    return lambda: any(Path(root).rglob(f".{name_glob}.*.tmp"))
+
+
+def count(root, name_glob, k):
+    """An event: at least ``k`` files matching ``name_glob`` exist under ``root``."""
+    return lambda: sum(1 for _ in Path(root).rglob(name_glob)) >= k
+
+
+def epochs(out):
+    return {int(p.name.removesuffix("epoch.pth")) for p in Path(out).glob("*epoch.pth")}
+
+
+def new_epoch_file(out):
+    """An event: a model file ``<N>epoch.pth`` of an epoch later than any there now (older ones get removed)."""
+    last = max(epochs(out), default=0)
+    return lambda: max(epochs(out), default=0) > last
+
+
+def in_log(path, needle):
+    return lambda: Path(path).is_file() and needle in Path(path).read_text(errors="replace")
+
+
+def assert_complete(out):
+    """No partial file under a final name: checkpoint.pth and every model file load."""
+    for path in sorted(out.glob("*.pth")):
+        if path.exists():  # not a dangling link
+            torch.load(path, map_location="cpu", weights_only=False)
 
 
 def train_cmd(dumps, out, max_epoch):  # noqa: F811
@@ -68,16 +107,21 @@ def train_cmd(dumps, out, max_epoch):  # noqa: F811
 
 
 def test_training_killed_three_times_resumes_to_max_epoch(dumps, tmp_path):  # noqa: F811
-    rng = random.Random(0)
     out = tmp_path / "exp"
     logs = []
-    saved = ("best model has been updated", "no improvements in this epoch")  # logged after an epoch's files
-    for attempt, (after, delay) in enumerate([("epoch results", 1.0), (saved, 2.0), (saved, 2.0)]):
-        logs.append(tmp_path / f"run{attempt}.log")  # killed while saving an epoch, or in the next one
+    kills = [  # mid-save of checkpoint.pth; mid-save of an epoch's model file; right after a later epoch's model file
+        (temporary(out, "checkpoint.pth"), "checkpoint.pth being written"),
+        (temporary(out, "*epoch.pth"), "a model file being written"),
+        (None, "a new epoch's model file"),
+    ]
+    for attempt, (event, what) in enumerate(kills):
+        logs.append(tmp_path / f"run{attempt}.log")
+        if event is None:
+            event = new_epoch_file(out)
         proc = start(train_cmd(dumps, out, MAX_EPOCH), logs[-1])
-        wait_for(logs[-1], after, proc)
-        time.sleep(rng.uniform(0.0, delay))
-        kill(proc)
+        kill_on(proc, logs[-1], event, what)
+        assert_complete(out)
+    assert (out / "checkpoint.pth").exists()
     # as if the last kill had come between checkpoint.pth and the epoch's model file and links
     epoch = torch.load(out / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]["epoch"]
     for name in (f"{epoch}epoch.pth", "latest.pth", "valid.loss.best.pth"):
@@ -102,6 +146,7 @@ def test_training_killed_three_times_resumes_to_max_epoch(dumps, tmp_path):  # n
 
 # --- dump stages ---------------------------------------------------------------------------------------------------
 STAGES = {1: "data prep", 2: "mel dump", 3: "unit dump", 4: "collect_stats"}
+RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
 OUTPUTS = ("downloads", "data", "dump", "exp")
 COMMON = ["--num_utts", "10", "--unit_type", "discrete", "--nj", "1"]
 
@@ -143,26 +188,29 @@ def run_stage(recipe, stage, log):
 
 def test_each_dump_stage_killed_mid_way_reruns_to_identical_outputs(tmp_path):
     recipe = tmp_path / "ljspeech_softvc"
-    keep = ("run.sh", "cmd.sh", "path.sh", "utils")
-    ignore = lambda d, names: [n for n in names if d.endswith("ljspeech_softvc") and n not in keep]  # noqa: E731
-    shutil.copytree(REPO / "egs/ljspeech_softvc", recipe, ignore=ignore)
+    recipe.mkdir()
+    for name in RECIPE_FILES:
+        src = REPO / "egs/ljspeech_softvc" / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, recipe / name)
     (recipe / "conf").symlink_to(REPO / "conf")
-    durations = {}
     for stage in STAGES:  # the uninterrupted reference run
-        began = time.monotonic()
         run_stage(recipe, stage, tmp_path / f"reference{stage}.log")
-        durations[stage] = time.monotonic() - began
     reference = snapshot(recipe)
     assert any(name.endswith("units.scp") for name in reference) and any(".npz" in name for name in reference)
     for top in OUTPUTS:
         shutil.rmtree(recipe / top)
 
-    rng = random.Random(0)
+    events = {  # stage -> the event that triggers its kill: mid-way through the stage's main work
+        1: count(recipe / "downloads/tiny/wavs", "*.wav", 3),  # the 3rd of 10 corpus wavs written
+        2: in_log(recipe / "dump/org/train/log/dump_mels.0.log", "mels:"),  # computing the train mels
+        3: temporary(recipe / "dump/discrete/train/data", "units.*.ark"),  # a unit shard being written
+        4: lambda: (recipe / "exp/stats_softvc_discrete/.collect_stats.tmp").exists(),  # collect_stats staging
+    }
     for stage, name in STAGES.items():
         cmd = ["./run.sh", "--stage", str(stage), "--stop_stage", str(stage), *COMMON]
-        proc = start(cmd, tmp_path / f"killed{stage}.log", recipe, recipe_env())
-        time.sleep(rng.uniform(0.3, 0.8) * durations[stage])
-        kill(proc)
+        log = tmp_path / f"killed{stage}.log"
+        proc = start(cmd, log, recipe, recipe_env())
+        kill_on(proc, log, events[stage], f"stage {stage} ({name}) under way")
         partial = {k: v for k, v in snapshot(recipe).items() if reference.get(k) != v}
         assert not partial, f"stage {stage} ({name}) killed left partial or unexpected files: {sorted(partial)}"
         run_stage(recipe, stage, tmp_path / f"rerun{stage}.log")

@@ -1,11 +1,16 @@
-"""The recipe as a user runs it: stages 1-6 and 8 on a small tiny corpus, smallest settings (issue: recipe)."""
+"""The recipe as a user runs it (issue 15): ``./run.sh`` stages 1-6, 8 and 10 on a small tiny corpus with the smallest
+settings, the removal of too-long utterances for every model, decoding options from YAML, stage-10 packing, and the
+local and Slurm job runners keeping arguments intact."""
 
+import json
 import math
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import kaldiio
@@ -14,59 +19,110 @@ import pytest
 import torch
 
 from espnet_softvc.softvc.model import AcousticModel
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
+COMMON = ["--num_utts", "24", "--unit_type", "discrete", "--nj", "2"]
+
+
+def recipe_env():
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
+
+
+def copy_recipe(dest):
+    """The recipe's own files (no data, dump, exp) in ``dest``, with conf -> the repository's conf/."""
+    dest.mkdir(parents=True)
+    for name in RECIPE_FILES:
+        src = REPO / "egs/ljspeech_softvc" / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    (dest / "conf").symlink_to(REPO / "conf")
+    return dest
 
 
 def run_recipe(recipe, *args):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
-    proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
+def frames(path):
+    """{utt: frames} of an utt2num_frames file."""
+    return {utt: int(n) for utt, n in (line.split() for line in Path(path).read_text().splitlines())}
+
+
+def keys(path):
+    return [line.split(maxsplit=1)[0] for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
-    recipe = tmp_path_factory.mktemp("recipe") / "ljspeech_softvc"
-    keep = ("run.sh", "cmd.sh", "path.sh", "utils")
-    shutil.copytree(
-        REPO / "egs/ljspeech_softvc",
-        recipe,
-        ignore=lambda d, names: [n for n in names if d.endswith("ljspeech_softvc") and n not in keep],
+    """Stages 1-2; then 2-6 again with a duration bound that removes the longest (or shortest) train utterance and no
+    dev one; a standalone denoiser dropped into exp/; then stages 8 and 10."""
+    recipe = copy_recipe(tmp_path_factory.mktemp("recipe") / "ljspeech_softvc")
+    run_recipe(recipe, "--stop_stage", "2", *COMMON)
+    train, dev = (frames(recipe / f"dump/org/{s}/utt2num_frames").values() for s in ("train", "dev"))
+    if max(train) > max(dev):
+        bounds = (0.5, (max(train) - 1) / 100)
+    else:
+        assert min(train) < min(dev), "no train utterance outside the dev durations"
+        bounds = ((min(train) + 1) / 100, 20.0)
+    bound_opts = ["--min_wav_duration", str(bounds[0]), "--max_wav_duration", str(bounds[1])]
+    train_args = ["--train_args", "--max_epoch 2 --batch_size 4 --num_att_plot 1"]
+    procs = {"2-6": run_recipe(recipe, "--stage", "2", "--stop_stage", "6", *COMMON, *bound_opts, *train_args)}
+    # a standalone denoiser in exp/ (as stage 7 leaves it) must not be packed with the acoustic model
+    denoiser = recipe / "exp/denoiser_softvc"
+    denoiser.mkdir(parents=True)
+    shutil.copy(recipe / "exp/softvc_discrete/config.yaml", denoiser / "config.yaml")
+    shutil.copy(recipe / "exp/softvc_discrete/valid.loss.ave.pth", denoiser / "valid.loss.ave.pth")
+    procs["8"] = run_recipe(recipe, "--stage", "8", "--stop_stage", "8", *COMMON)
+    procs["10"] = run_recipe(recipe, "--stage", "10", "--stop_stage", "10", *COMMON)
+    return recipe, procs, bounds
+
+
+@pytest.mark.slow
+def test_outputs_of_every_stage(recipe):
+    recipe, procs, _ = recipe
+    dev = keys(recipe / "dump/dev/feats.scp")
+    assert keys(recipe / "data/dev/wav.scp") == dev == ["TINY-0010", "TINY-0020"]  # every 10th of 24 is dev
+    assert keys(recipe / "dump/discrete/dev/units.scp") == dev
+    assert keys(recipe / "exp/softvc_discrete/decode_dev/norm/feats.scp") == dev
+    wav_scp = dict(
+        line.split() for line in (recipe / "exp/softvc_discrete/decode_dev/wav/wav.scp").read_text().splitlines()
     )
-    (recipe / "conf").symlink_to(REPO / "conf")
-    common = ["--num_utts", "24", "--unit_type", "discrete", "--nj", "2"]
-    run_recipe(recipe, "--stop_stage", "6", *common, "--train_args", "--max_epoch 2 --batch_size 4 --num_att_plot 1")
-    proc = run_recipe(recipe, "--stage", "8", "--stop_stage", "8", *common)
-    return recipe, proc
-
-
-def test_files_exist(recipe):
-    recipe, proc = recipe
-    for path in [
-        "data/train/wav.scp",
-        "data/dev/text",
-        "dump/train/feats.scp",
-        "dump/dev/feats.scp",
-        "dump/discrete/train/units.scp",
-        "dump/discrete/train/text",
-        "exp/softvc_discrete/config.yaml",
-        "exp/softvc_discrete/valid.loss.ave.pth",
-        "exp/softvc_discrete/decode_dev/norm/feats.scp",
-        "exp/softvc_discrete/decode_dev/wav/wav.scp",
-        "RESULTS.md",
-        "results.csv",
-    ]:
-        assert (recipe / path).is_file(), path
-    assert len(list((recipe / "exp/softvc_discrete/decode_dev/wav").glob("*.wav"))) == 2  # 24 utts, every 10th is dev
+    assert sorted(wav_scp) == dev and all(Path(p).stat().st_size > 44 for p in wav_scp.values())
     assert list((recipe / "exp/softvc_discrete/images/mels").glob("*.png"))
     assert "Soft-VC discrete" in (recipe / "RESULTS.md").read_text()
-    assert "RESULTS.md" in proc.stdout
+    assert "RESULTS.md" in procs["8"].stdout
     assert not list(recipe.rglob("*.tmp")), "no temporary files left behind"
 
 
+@pytest.mark.slow
+def test_too_long_utterances_removed_for_every_model(recipe):
+    """Stage 2 keeps the train utterances of --min_wav_duration..--max_wav_duration: the units, the statistics, the
+    training data and the baselines' inputs (unit text, mels, wav.scp for pitch) all list exactly the kept ones."""
+    recipe, procs, (lo, hi) = recipe
+    every = frames(recipe / "dump/org/train/utt2num_frames")
+    kept = sorted(u for u, n in every.items() if lo <= n / 100 <= hi)
+    removed = sorted(set(every) - set(kept))
+    assert removed and kept and keys(recipe / "dump/org/train/feats.scp") == sorted(every)
+    for path in [
+        "dump/train/feats.scp",  # Soft-VC and baselines' mels
+        "dump/train/wav.scp",  # units, FastSpeech2 pitch/energy, denoiser pairs
+        "dump/train/text",
+        "dump/train/utt2spk",
+        "dump/discrete/train/units.scp",  # Soft-VC input
+        "dump/discrete/train/text",  # the baselines' input
+        "exp/stats_softvc_discrete/train/feats_shape",
+    ]:
+        assert sorted(keys(recipe / path)) == kept, path
+    assert f"{len(kept)} of {len(every)} utterances kept" in procs["2-6"].stdout
+    assert all(u in procs["2-6"].stdout for u in removed)
+    assert sorted(keys(recipe / "dump/dev/feats.scp")) == sorted(frames(recipe / "dump/org/dev/utt2num_frames"))
+
+
+@pytest.mark.slow
 def test_losses_finite_and_decreasing(recipe):
-    recipe, _ = recipe
+    recipe, _, _ = recipe
     log = (recipe / "exp/softvc_discrete/train.log").read_text()
     train = [float(x) for x in re.findall(r"epoch results: \[train\].*? l1_loss=([\d.e+-]+)", log)]
     valid = [float(x) for x in re.findall(r"\[valid\] l1_loss=([\d.e+-]+)", log)]
@@ -75,8 +131,9 @@ def test_losses_finite_and_decreasing(recipe):
     assert train[1] < train[0] and valid[1] < valid[0]
 
 
+@pytest.mark.slow
 def test_decoded_mels_beat_an_untrained_model(recipe, monkeypatch):
-    recipe, _ = recipe
+    recipe, _, _ = recipe
     monkeypatch.chdir(recipe)  # scp files name their arks relative to the recipe dir, as in ESPnet
     truth = kaldiio.load_scp(str(recipe / "dump/dev/feats.scp"))
     decoded = kaldiio.load_scp(str(recipe / "exp/softvc_discrete/decode_dev/norm/feats.scp"))
@@ -92,13 +149,148 @@ def test_decoded_mels_beat_an_untrained_model(recipe, monkeypatch):
     assert np.mean(trained_l1) < np.mean(untrained_l1)
 
 
+@pytest.mark.slow
+def test_packed_model_is_the_trained_model(recipe, monkeypatch):
+    """Stage 10 packs exp/softvc_discrete alone (no stage-7 postnet here), never the standalone denoiser; the packed
+    model gives exactly the trained model's output, and its card says what it applies."""
+    from espnet_softvc.bin.softvc_inference import Unit2Speech
+
+    recipe, _, _ = recipe
+    monkeypatch.chdir(recipe)
+    packed = recipe / "exp/softvc_discrete/softvc_discrete_valid.loss.ave.zip"
+    assert sorted(p.name for p in recipe.glob("exp/*/*.zip")) == [packed.name]
+    with zipfile.ZipFile(packed) as z:
+        assert not [n for n in z.namelist() if "denoiser" in n]
+        assert "the Soft-VC acoustic model alone (no postnet)" in z.read("README.md").decode()
+    units = torch.from_numpy(kaldiio.load_scp("dump/discrete/dev/units.scp")["TINY-0010"]).long()
+    trained = Unit2Speech("exp/softvc_discrete/config.yaml", "exp/softvc_discrete/valid.loss.ave.pth")(units)
+    unpacked = Unit2Speech.from_pretrained(packed)(units)
+    assert torch.equal(unpacked["feat_gen"], trained["feat_gen"]) and torch.equal(unpacked["wav"], trained["wav"])
+    assert "feat_gen_before_postnet" not in unpacked
+
+
+@pytest.mark.slow
+def test_decoding_options_from_yaml(recipe, tmp_path):
+    """softvc_inference --config (the recipe's --inference_config): the file's options, the command line over them."""
+    recipe, _, _ = recipe
+    config = tmp_path / "decode.yaml"
+    config.write_text("vocode: false\ndtype: bfloat16\n")
+    common = [
+        "--model_file",
+        "exp/softvc_discrete/valid.loss.ave.pth",
+        "--data_path_and_name_and_type",
+        "dump/discrete/dev/units.scp,units,kaldi_ark",
+        "--config",
+        str(config),
+    ]
+    for out, extra in [(tmp_path / "yaml", []), (tmp_path / "cli", ["--dtype", "float32"])]:
+        cmd = [sys.executable, "-m", "espnet_softvc.bin.softvc_inference", *common, "--output_dir", str(out), *extra]
+        proc = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert (out / "norm/feats.scp").is_file() and not list(out.glob("wav/*"))  # vocode: false
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(recipe)
+        reference = kaldiio.load_scp("exp/softvc_discrete/decode_dev/norm/feats.scp")  # float32 (conf/decode.yaml)
+        bf16, fp32 = (kaldiio.load_scp(str(tmp_path / d / "norm/feats.scp")) for d in ("yaml", "cli"))
+        assert np.array_equal(fp32["TINY-0010"], reference["TINY-0010"])
+        assert not np.array_equal(bf16["TINY-0010"], reference["TINY-0010"])
+
+
+@pytest.mark.slow
 def test_rerun_skips_finished_work(recipe):
-    recipe, _ = recipe
+    recipe, _, _ = recipe
     proc = run_recipe(recipe, "--stage", "2", "--stop_stage", "2", "--num_utts", "24")
-    assert "complete, skipped" in proc.stdout
+    assert "dump/org/train/feats.scp complete, skipped" in proc.stdout
 
 
-def test_bad_option_is_a_one_line_error(recipe):
-    recipe, _ = recipe
-    proc = subprocess.run(["./run.sh", "--corpus", "nope"], cwd=recipe, capture_output=True, text=True)
-    assert proc.returncode != 0 and "error: --corpus must be tiny or ljspeech" in proc.stderr
+def test_help_and_bad_options(tmp_path):
+    recipe = copy_recipe(tmp_path / "ljspeech_softvc")
+    proc = subprocess.run(["./run.sh", "--help"], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
+    assert proc.returncode == 0
+    for needle in [
+        "--corpus tiny|ljspeech",
+        "--num_utts",
+        "Stages:",
+        "--min_wav_duration",
+        "0.5, 20",
+        "--inference_config",
+    ]:
+        assert needle in proc.stdout, needle
+    for args, message in [
+        (["--corpus", "nope"], "error: --corpus must be tiny or ljspeech"),
+        (["--unit_type", "nope"], "error: --unit_type must be soft, discrete or both"),
+        (["--no_such_option", "1"], "unknown option --no_such_option"),
+    ]:
+        proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
+        assert not (recipe / "data").exists()
+
+
+# --- job runners -----------------------------------------------------------------------------------------------------
+ARGS = ["two words", "JOB in JOB.x", "it's", '"double"', "$HOME", "*", "", "tab\there", "back\\slash", "new\nline"]
+PRINT_ARGV = [sys.executable, "-c", "import json, sys; print('ARGV', json.dumps(sys.argv[1:]))"]
+
+
+def logged_argv(log):
+    return json.loads(re.search(r"^ARGV (.*)$", Path(log).read_text(), re.M)[1])
+
+
+def expected(job):
+    return [a.replace("JOB", str(job)) for a in ARGS]
+
+
+def test_local_runner_keeps_arguments_intact(tmp_path):
+    runner = REPO / "egs/ljspeech_softvc/utils/run_local.sh"
+    proc = subprocess.run(
+        [runner, "JOB=0:1", "log/echo.JOB.log", *PRINT_ARGV, *ARGS], cwd=tmp_path, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    for job in (0, 1):
+        assert logged_argv(tmp_path / f"log/echo.{job}.log") == expected(job)
+    proc = subprocess.run([runner, "log/one.log", *PRINT_ARGV, "a b"], cwd=tmp_path, capture_output=True)
+    assert proc.returncode == 0 and logged_argv(tmp_path / "log/one.log") == ["a b"]
+    fail = [sys.executable, "-c", "import sys; sys.exit('error: JOB went wrong')"]
+    proc = subprocess.run([runner, "JOB=0:1", "log/fail.JOB.log", *fail], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "job 1 failed, see log/fail.1.log: error: 1 went wrong" in proc.stderr
+
+
+FAKE_SBATCH = r"""#!/usr/bin/env bash
+# sbatch stand-in: records its arguments, then runs each array task of --wrap the way Slurm would
+printf '%s\n' "$@" >"$SBATCH_RECORD"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --array=*) array=${1#*=} ;;
+    --output=*) output=${1#*=} ;;
+    --wrap) wrap=$2; shift ;;
+  esac
+  shift
+done
+status=0
+for ((task = ${array%-*}; task <= ${array#*-}; task++)); do
+  SLURM_ARRAY_TASK_ID=$task bash -c "$wrap" >"${output//%a/$task}" 2>&1 || status=1
+done
+exit $status
+"""
+
+
+def test_slurm_runner_quotes_arguments(tmp_path):
+    recipe = copy_recipe(tmp_path / "recipe")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "sbatch").chmod(stat.S_IRWXU)
+    env = dict(recipe_env(), SBATCH_RECORD=str(tmp_path / "record"), SLURM_EXTRA_OPTS="--partition=gpu --time=1:00:00")
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    cmd = ["utils/run_slurm.sh", "--gpu", "1", "--mem", "4G", "JOB=0:1", "log/echo.JOB.log", *PRINT_ARGV, *ARGS]
+    proc = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for job in (0, 1):
+        assert logged_argv(recipe / f"log/echo.{job}.log") == expected(job)
+    record = (tmp_path / "record").read_text().split("\n")
+    for flag in ["--wait", "--array=0-1", "--output=log/echo.%a.log", "--partition=gpu", "--gres=gpu:1", "--mem=4G"]:
+        assert flag in record, flag
+    cmd = ["utils/run_slurm.sh", "--gpu", "0", "log/fail.log", sys.executable, "-c", "import sys; sys.exit(3)"]
+    proc = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "--gres=gpu:0" not in (tmp_path / "record").read_text()
+    assert "with status 3" in (recipe / "log/fail.log").read_text()

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment of the recipe: the project's venv, offline caches, one thread per job unless told otherwise.
 RECIPE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROJECT_ROOT=$(cd "$RECIPE_ROOT/../.." && pwd)

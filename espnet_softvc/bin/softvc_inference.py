@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from espnet_softvc.tasks.load import load_model, load_postnet, pretrained
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import atomic_path, save_wav
+from espnet_softvc.utils.io import atomic_path, load_yaml, save_wav
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
 from espnet_softvc.utils.shapes import SAMPLE_RATE, check_units
 from espnet_softvc.vocoders import load_vocoder
@@ -144,9 +144,12 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
 
 
 def get_parser():
+    """ESPnet's ``config_argparse`` parser: ``--config decode.yaml`` gives the defaults (keys = option names), the
+    command line overrides them (recipe: ``conf/decode.yaml``)."""
+    from espnet2.utils import config_argparse
     from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 
-    parser = argparse.ArgumentParser(description="Generate log-mels and waveforms from units with Soft-VC.")
+    parser = config_argparse.ArgumentParser(description="Generate log-mels and waveforms from units with Soft-VC.")
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument(
         "--data_path_and_name_and_type",
@@ -166,9 +169,34 @@ def get_parser():
     return parser
 
 
+def parse_args(argv=None):
+    """Parse ``argv`` with ``get_parser``. The ``--config`` file is read as plain YAML first (a one-line error if it
+    is not), and its values go through each option's type and choices like command-line ones (ESPnet's parser sets
+    them as defaults unchecked)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    config_file = pre.parse_known_args(argv)[0].config
+    config = load_yaml(config_file) if config_file is not None and Path(config_file).is_file() else {}
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    for action in parser._actions:
+        if action.dest not in config or getattr(args, action.dest) != config[action.dest]:
+            continue  # not in the file, or overridden on the command line
+        value = config[action.dest]
+        try:
+            if action.type is not None and value is not None and not isinstance(value, bool | list):
+                value = action.type(str(value))
+        except (TypeError, ValueError) as e:
+            parser.error(f"{config_file}: {action.dest}: {value!r}: {e}")
+        if action.choices is not None and value not in action.choices:
+            parser.error(f"{config_file}: {action.dest}: {value!r} is not one of {', '.join(action.choices)}")
+        setattr(args, action.dest, value)
+    return args
+
+
 @cli
 def main(argv=None):
-    args = get_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s: %(message)s")
     names = [name for _, name, _ in args.data_path_and_name_and_type]
     if names != ["units"]:

@@ -1,0 +1,6 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # read by local/data.sh
+# Where the corpora live (ESPnet's db.sh), read by local/data.sh: it downloads or makes a corpus there when it is
+# missing. Point a variable at an existing copy (e.g. LJSPEECH=/data/corpora) to use it in place.
+LJSPEECH=downloads  # LJSpeech 1.1: $LJSPEECH/LJSpeech-1.1/{metadata.csv,wavs/}
+TINY=downloads/tiny # the built-in tiny corpus (LJSpeech layout), made by espnet_softvc.bin.make_corpus

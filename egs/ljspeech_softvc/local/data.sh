@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Stage 1 of this recipe (called by softvc.sh): get the corpus and write the Kaldi data dirs data/{train,dev}
+# ({wav.scp,text,utt2spk,spk2utt}). Corpus locations: db.sh.
+#   local/data.sh [--corpus tiny|ljspeech] [--num_utts N] [--dev_list FILE]
+#   --corpus tiny      the built-in tiny corpus (163 sentences spoken by espeak-ng at 22.05 kHz), made in $TINY [default]
+#            ljspeech  LJSpeech 1.1, downloaded and unpacked in $LJSPEECH unless it is there already
+#   --num_utts N       tiny corpus: the first N sentences only [all 163]
+#   --dev_list FILE    LJSpeech dev utterance ids, one per line (the paper's split) [every 100th utterance]
+set -euo pipefail
+corpus=tiny
+num_utts=""
+dev_list=""
+. utils/parse_options.sh
+. ./db.sh
+
+case $corpus in
+  tiny)
+    python -m espnet_softvc.bin.make_corpus "$TINY" ${num_utts:+--num_utts "$num_utts"}
+    corpus_dir=$TINY
+    ;;
+  ljspeech)
+    [ -z "$num_utts" ] || echo "note: --num_utts is for the tiny corpus; LJSpeech is used whole"
+    corpus_dir=$LJSPEECH/LJSpeech-1.1
+    if [ ! -f "$corpus_dir/metadata.csv" ]; then
+      mkdir -p "$LJSPEECH"
+      wget -c -O "$LJSPEECH/LJSpeech-1.1.tar.bz2" https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2
+      tar -xjf "$LJSPEECH/LJSpeech-1.1.tar.bz2" -C "$LJSPEECH"
+    fi
+    ;;
+  *)
+    echo "error: --corpus must be tiny or ljspeech, got '$corpus'" >&2
+    exit 1
+    ;;
+esac
+python -m espnet_softvc.bin.data_prep "$corpus_dir" data ${dev_list:+--dev_list "$dev_list"}

@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# softvc.sh: the corpus-agnostic stages of a Soft-VC recipe (as egs2/TEMPLATE/tts1/tts.sh is for ESPnet TTS): Soft-VC
+# acoustic models, denoising postnets and stock ESPnet TTS baselines on speech units. A corpus' run.sh sets its
+# options (data prep, set names, configs) and passes its own command line last, so a user's options win.
+#   ./softvc.sh [options]    e.g. ./softvc.sh --stage 5 --stop_stage 6 --unit_type soft
+#
+# Stages: 1 data prep (local/data.sh)  2 mel dump, then removal of too-short / too-long utterances (every model,
+#         baselines included, uses the kept ones)  3 unit dump  4 stats/token list  5 train  6 decode
+#         7 denoising postnets  8 scoring (RESULTS.md)  9 ESPnet baselines  10 pack (+ optional upload)
+# Options (defaults in brackets; *_args and *_opts are split at spaces, as in ESPnet):
+#   --stage N --stop_stage M          stages to run [1, 10]
+#   --nj N                            parallel jobs for dumps and decoding [2]
+#   --ngpu N                          GPUs for training and decoding (ESPnet DDP when N > 1) [0]
+#   --local_data_opts "OPTS"          options of local/data.sh (stage 1) [none]
+#   --train_set --valid_set NAME      Kaldi data dirs data/NAME (stage 1) for training and validation [train, dev]
+#   --test_sets "NAMES"               sets decoded in stages 6, 7 and 9; the first is scored in RESULTS.md [dev]
+#   --min_wav_duration SEC            stage 2 keeps the train and valid utterances of min..max seconds (mel frames
+#   --max_wav_duration SEC            / 100) for every model, baselines included; test-only sets stay whole [0.5, 20]
+#   --allow_pipes true|false          run 'cmd |' entries of wav.scp [false]
+#   --unit_type soft|discrete|both    which acoustic models [both]
+#   --content_encoder offline|hubert  units made here (k-means + small soft encoder) or HuBERT checkpoints [offline]
+#   --hubert_dir DIR                  where the HuBERT checkpoints are (downloaded there if missing) [downloads/hubert]
+#   --conf_dir DIR --conf_suffix S    model M trains with DIR/train_M<S>.yaml (M: softvc_<kind>, softvc_postnet,
+#                                     denoiser, tacotron2, tacotron2_ga, transformer, fastspeech2) [conf, none]
+#   --train_config FILE               acoustic-model config for every unit type [<conf_dir>/train_softvc_<kind><S>.yaml]
+#   --train_args "ARGS"               extra arguments for every training (e.g. "--max_epoch 2") [none]
+#   --inference_config FILE           decoding options of softvc_inference (YAML, stages 6-7) [conf/decode.yaml]
+#   --inference_args "ARGS"           extra arguments for decoding, after the config (e.g. "--dtype bfloat16") [none]
+#   --inference_model FILE            model file in exp/<tag>/ used by stages 6, 7, 9 and 10 [valid.loss.ave.pth]
+#   --vocoder_file FILE               HiFi-GAN (.pt, original Soft-VC) or ParallelWaveGAN (.pkl) vocoder [Griffin-Lim]
+#   --baseline_inference_config FILE  decoding options of espnet2.bin.tts_inference (stage 9) [conf/decode_baselines.yaml]
+#   --baseline_tf_utts N              train utterances decoded teacher-forced for the table's L1 train [32]
+#   --corpus_name NAME                corpus named in RESULTS.md [none]
+#   --skip_upload true|false          stage 10 Hugging Face upload [true]
+#   --hf_repo NAME                    Hugging Face repo for stage 10 [unset]
+#   --hf_tag TAG                      packed model to upload: softvc_<kind> or softvc_<kind>_postnet [softvc_<unit_type>]
+#   cmd_backend=slurm ./run.sh ...    submit jobs with sbatch instead of running them here (see cmd.sh)
+
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=1
+stop_stage=10
+nj=2
+ngpu=0
+local_data_opts=""
+train_set=train
+valid_set=dev
+test_sets=dev
+min_wav_duration=0.5
+max_wav_duration=20
+allow_pipes=false
+unit_type=both
+content_encoder=offline
+hubert_dir=downloads/hubert
+conf_dir=conf
+conf_suffix=""
+train_config=""
+train_args=""
+inference_config=conf/decode.yaml
+inference_args=""
+inference_model=valid.loss.ave.pth
+vocoder_file=""
+baseline_inference_config=conf/decode_baselines.yaml
+baseline_tf_utts=32
+corpus_name=""
+skip_upload=true
+hf_repo=""
+hf_tag=""
+
+. utils/parse_options.sh
+. ./path.sh
+. ./cmd.sh
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (softvc.sh stage ${current_stage:-0}) $*"; }
+die() { echo "error: $*" >&2; exit 1; }
+run_stage() { current_stage=$1; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+min() { echo $(($1 < $2 ? $1 : $2)); }
+
+case $unit_type in
+  soft) kinds="soft" ;;
+  discrete) kinds="discrete" ;;
+  both) kinds="discrete soft" ;;
+  *) die "--unit_type must be soft, discrete or both, got '$unit_type'" ;;
+esac
+case $content_encoder in offline | hubert) ;; *) die "--content_encoder must be offline or hubert, got '$content_encoder'" ;; esac
+[ -n "$test_sets" ] || die "--test_sets is empty"
+for f in "$inference_config" "$baseline_inference_config"; do [ -f "$f" ] || die "$f: decoding config not found"; done
+pipe_opt=""
+[ "$allow_pipes" = true ] && pipe_opt="--allow_pipes"
+device=$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)
+ddp_opts=""
+[ "$ngpu" -gt 1 ] && ddp_opts="--multiprocessing_distributed true"
+eval_set=${test_sets%% *}
+# every set once, in order: train, valid, test sets
+all_sets=$(printf '%s\n' "$train_set" "$valid_set" $test_sets | awk '!seen[$0]++' | tr '\n' ' ')
+config_of() { echo "$conf_dir/train_$1$conf_suffix.yaml"; }  # model -> its training config
+acoustic_config() { if [ -n "$train_config" ]; then echo "$train_config"; else config_of "softvc_$1"; fi; }
+
+split_scp() {  # SCP N DIR -> DIR/split.0 .. DIR/split.<N-1> (ESPnet's split_scps, round robin; N=1: a copy)
+  local scp=$1 n=$2 dir=$3 tmp
+  tmp=$(dirname "$dir")/.$(basename "$dir").tmp
+  rm -rf "$tmp"
+  mkdir -p "$tmp/keys"
+  if [ "$n" -gt 1 ]; then
+    python -m espnet2.bin.split_scps --scps "$scp" --names keys --num_splits "$n" --output_dir "$tmp" \
+      --log_level WARNING >"$tmp/split.log" 2>&1 || { cat "$tmp/split.log" >&2; die "splitting $scp failed"; }
+  else
+    cp "$scp" "$tmp/keys/split.0"
+  fi
+  rm -rf "$dir"
+  mv "$tmp/keys" "$dir"
+  rm -rf "$tmp"
+}
+merge_scp() {  # OUT PART... -> OUT: the parts' lines sorted by utterance id (C locale), written atomically
+  local out=$1 tmp
+  shift
+  tmp=$(dirname "$out")/.$(basename "$out").tmp
+  cat "$@" | LC_ALL=C sort -k1,1 >"$tmp"
+  mv "$tmp" "$out"
+}
+parts() {  # PATTERN N -> the N file names of PATTERN with JOB = 0 .. N-1
+  local j
+  for ((j = 0; j < $2; j++)); do echo "${1//JOB/$j}"; done
+}
+
+if run_stage 1; then
+  log "data preparation: local/data.sh $local_data_opts"
+  # shellcheck disable=SC2086  # options, split at spaces
+  local/data.sh $local_data_opts
+  # shellcheck disable=SC2046,SC2086  # set names: no spaces
+  python -m espnet_softvc.bin.validate_data_dir $(printf 'data/%s ' $all_sets)  # like Kaldi's validate_data_dir.sh
+fi
+
+if run_stage 2; then
+  log "mel dump (Soft-VC log-mels, $nj jobs), then removal of too-short / too-long utterances"
+  # shellcheck disable=SC2046,SC2086
+  python -m espnet_softvc.bin.validate_data_dir $(printf 'data/%s ' $all_sets)
+  for dset in $all_sets; do
+    org=dump/org/$dset  # every utterance of data/$dset; dump/$dset: the kept ones
+    num_utts=$(wc -l <"data/$dset/wav.scp")
+    if [ -f "$org/feats.scp" ] && [ "$(wc -l <"$org/feats.scp")" -eq "$num_utts" ]; then
+      log "$org/feats.scp complete, skipped"
+    else
+      _nj=$(min "$nj" "$num_utts")
+      split_scp "data/$dset/wav.scp" "$_nj" "$org/split$_nj"
+      ${train_cmd} JOB=0:$((_nj - 1)) "$org/log/dump_mels.JOB.log" \
+        python -m espnet_softvc.bin.dump_mels $pipe_opt "$org/split$_nj/split.JOB" "$org/data/feats.JOB"
+      # shellcheck disable=SC2046
+      merge_scp "$org/feats.scp" $(parts "$org/data/feats.JOB.scp" "$_nj")
+    fi
+    # Remove long/short data (like tts.sh): train and valid sets keep utterances of min..max seconds; a set that is
+    # only a test set keeps everything. dump/$dset is a Kaldi data dir of the kept utterances (+ feats.scp).
+    if [ ! -f "$org/utt2num_frames" ] || [ "$org/feats.scp" -nt "$org/utt2num_frames" ]; then
+      python pyscripts/feats/feat_to_num_frames.py "$org/feats.scp" "$org/.utt2num_frames.tmp"
+      mv "$org/.utt2num_frames.tmp" "$org/utt2num_frames"
+    fi
+    lo=0 hi=inf
+    if [ "$dset" = "$train_set" ] || [ "$dset" = "$valid_set" ]; then lo=$min_wav_duration hi=$max_wav_duration; fi
+    tmp=dump/.$dset.tmp
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    awk -v lo="$lo" -v hi="$hi" '$2 / 100 >= lo + 0 && (hi == "inf" || $2 / 100 <= hi + 0)' "$org/utt2num_frames" \
+      >"$tmp/utt2num_frames"
+    for f in wav.scp text utt2spk; do
+      awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "data/$dset/$f" >"$tmp/$f"
+    done
+    awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "$org/feats.scp" >"$tmp/feats.scp"
+    awk '{ utts[$2] = utts[$2] " " $1 } END { for (s in utts) print s utts[s] }' "$tmp/utt2spk" |
+      LC_ALL=C sort -k1,1 >"$tmp/spk2utt"
+    kept=$(wc -l <"$tmp/utt2num_frames")
+    [ "$kept" -gt 0 ] || die "$dset: no utterance of ${lo}..${hi} s left (--min_wav_duration / --max_wav_duration)"
+    removed=$(awk 'NR == FNR { keep[$1]; next } !($1 in keep) { print $1 }' "$tmp/utt2num_frames" \
+      "$org/utt2num_frames" | head -n 10 | tr '\n' ' ')
+    rm -rf "dump/$dset"
+    mv "$tmp" "dump/$dset"
+    log "dump/$dset: $kept of $num_utts utterances kept (${lo} s <= duration <= ${hi} s)${removed:+; removed: ${removed}...}"
+  done
+fi
+
+if run_stage 3; then
+  log "unit dump ($unit_type units, $content_encoder content encoder)"
+  if [ "$content_encoder" = offline ]; then
+    # k-means over MFCCs of the train set, and a small soft encoder trained the HuBERT-Soft way on those labels
+    units_opts=""
+    [[ $kinds == *soft* ]] || units_opts="--steps 0"  # discrete only: k-means, no soft encoder
+    if [ ! -f exp/units/kmeans.pt ] || { [[ $kinds == *soft* ]] && [ ! -f exp/units/soft_encoder.pt ]; }; then
+      # shellcheck disable=SC2086
+      ${train_cmd} exp/units/log/train_units.log \
+        python -m espnet_softvc.bin.train_units "dump/$train_set/wav.scp" exp/units --dev "dump/$valid_set/wav.scp" \
+        $units_opts
+    fi
+    soft_opts="--checkpoint exp/units/soft_encoder.pt"
+    discrete_opts="--kmeans exp/units/kmeans.pt"
+  else
+    mkdir -p "$hubert_dir"
+    for file in hubert-soft-35d9f29f.pt hubert-discrete-96b248c5.pt kmeans100-50f36a95.pt; do
+      [ -f "$hubert_dir/$file" ] ||
+        wget -c -O "$hubert_dir/$file" "https://github.com/bshall/hubert/releases/download/v0.2/$file"
+    done
+    soft_opts="--checkpoint $hubert_dir/hubert-soft-35d9f29f.pt"
+    discrete_opts="--checkpoint $hubert_dir/hubert-discrete-96b248c5.pt --kmeans $hubert_dir/kmeans100-50f36a95.pt"
+  fi
+  for kind in $kinds; do
+    encoder_opts=$discrete_opts
+    [ "$kind" = soft ] && encoder_opts=$soft_opts
+    for dset in $all_sets; do
+      # shellcheck disable=SC2086
+      ${cuda_cmd} --gpu "$ngpu" "dump/$kind/$dset/log/dump_units.log" \
+        python -m espnet_softvc.bin.dump_units "$kind" "dump/$dset" "dump/$kind/$dset" $encoder_opts \
+        --nj "$nj" --device "$device"
+    done
+  done
+fi
+
+data_opts() {  # kind mode set -> ESPnet data options of the Soft-VC task (mode: train or valid)
+  echo "--${2}_data_path_and_name_and_type dump/$1/$3/units.scp,units,kaldi_ark" \
+    "--${2}_data_path_and_name_and_type dump/$3/feats.scp,feats,kaldi_ark"
+}
+shape_opts() {  # stats dir -> ESPnet shape options
+  echo "--train_shape_file $1/train/units_shape --train_shape_file $1/train/feats_shape" \
+    "--valid_shape_file $1/valid/units_shape --valid_shape_file $1/valid/feats_shape"
+}
+
+if run_stage 4; then
+  log "statistics and shape files (collect_stats)"
+  for kind in $kinds; do
+    # shellcheck disable=SC2046
+    ${train_cmd} "exp/stats_softvc_$kind/log/collect_stats.log" \
+      python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$(acoustic_config "$kind")" \
+      $(data_opts "$kind" train "$train_set") $(data_opts "$kind" valid "$valid_set") \
+      --output_dir "exp/stats_softvc_$kind" --ngpu 0 --num_workers 0
+  done
+fi
+
+if run_stage 5; then
+  for kind in $kinds; do
+    expdir=exp/softvc_$kind
+    log "training $expdir ($(acoustic_config "$kind"), log: $expdir/train.log)"
+    # shellcheck disable=SC2046,SC2086
+    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" \
+      $(data_opts "$kind" train "$train_set") $(data_opts "$kind" valid "$valid_set") \
+      $(shape_opts "exp/stats_softvc_$kind") \
+      --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
+  done
+fi
+
+decode() {  # expdir dset kind [extra args] -> expdir/decode_<dset>/{norm/feats.scp,wav/} with --nj jobs
+  local expdir=$1 dset=$2 kind=$3 outdir n _nj
+  shift 3
+  outdir=$expdir/decode_$dset
+  n=$(wc -l <"dump/$kind/$dset/units.scp")
+  _nj=$(min "$nj" "$n")
+  log "decoding $outdir with $inference_model (${vocoder_file:-Griffin-Lim}, $inference_config)"
+  rm -rf "$outdir/logdir"
+  split_scp "dump/$kind/$dset/units.scp" "$_nj" "$outdir/logdir/keys"
+  # shellcheck disable=SC2086
+  ${decode_cmd} --gpu "$ngpu" JOB=0:$((_nj - 1)) "$outdir/logdir/decode.JOB.log" \
+    python -m espnet_softvc.bin.softvc_inference --config "$inference_config" \
+    --model_file "$expdir/$inference_model" --key_file "$outdir/logdir/keys/split.JOB" \
+    --data_path_and_name_and_type "dump/$kind/$dset/units.scp,units,kaldi_ark" \
+    --output_dir "$outdir/logdir/output.JOB" ${vocoder_file:+--vocoder_file "$vocoder_file"} \
+    --device "$device" $inference_args "$@"
+  mkdir -p "$outdir/norm"
+  # shellcheck disable=SC2046
+  merge_scp "$outdir/norm/feats.scp" $(parts "$outdir/logdir/output.JOB/norm/feats.scp" "$_nj")
+  # wavs: written by the jobs when the decoding options say vocode (each job's wav/wav.scp tells); none: none left
+  rm -rf "$outdir/wav"
+  if [ -f "$outdir/logdir/output.0/wav/wav.scp" ]; then
+    mkdir -p "$outdir/wav"
+    find "$outdir"/logdir/output.*/wav -name '*.wav' -exec mv -t "$outdir/wav" {} +
+    (cd "$outdir/wav" && for f in *.wav; do echo "${f%.wav} $PWD/$f"; done) >"$outdir/wav/.wav.scp.tmp"
+    mv "$outdir/wav/.wav.scp.tmp" "$outdir/wav/wav.scp"
+  fi
+}
+
+if run_stage 6; then
+  for kind in $kinds; do
+    for dset in $test_sets; do decode "exp/softvc_$kind" "$dset" "$kind"; done
+  done
+fi
+
+if run_stage 7; then
+  # (a) Soft-VC's postnet option: a second training of exp/softvc_<kind> with the acoustic model frozen, on its own
+  # free-running output (generated once, in the first epoch); then the test sets decoded with it (mels only):
+  # "+ denoising postnet" rows. Packed in stage 10 as part of that model.
+  postnet_config=$(config_of softvc_postnet)
+  train_postnet() {  # kind
+    local expdir=exp/softvc_$1_postnet dset
+    log "training $expdir: denoising postnet on the frozen exp/softvc_$1 ($postnet_config, log: $expdir/train.log)"
+    # shellcheck disable=SC2046,SC2086
+    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+      python -m espnet_softvc.bin.softvc_train --config "$postnet_config" \
+      --tts_conf discrete="$([ "$1" = discrete ] && echo true || echo false)" \
+      --init_param "exp/softvc_$1/$inference_model" --freeze_param tts.model \
+      $(data_opts "$1" train "$train_set") $(data_opts "$1" valid "$valid_set") \
+      $(shape_opts "exp/stats_softvc_$1") \
+      --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
+    for dset in $test_sets; do decode "$expdir" "$dset" "$1" --vocode false; done
+  }
+  pids=()  # on CPU (one thread each) both kinds at once; on a GPU one after the other
+  for kind in $kinds; do
+    if [ "$ngpu" -eq 0 ]; then
+      train_postnet "$kind" &
+      pids+=($!)
+    else
+      train_postnet "$kind"
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "postnet training failed (exp/softvc_*_postnet/train.log)"; done
+  # (b) the standalone denoiser (--tts denoiser) for mels from any source, trained on noisy/clean pairs made here;
+  # applied to the stage-6 decodes ("+ denoiser" rows). Not part of any packed model.
+  denoiser_config=$(config_of denoiser)
+  expdir=exp/denoiser_softvc
+  log "standalone denoiser: noisy/clean pairs, training ($denoiser_config, log: $expdir/train.log), applying"
+  for dset in "$train_set" "$valid_set"; do
+    [ -f "dump/denoise/$dset/clean.scp" ] || ${train_cmd} "dump/denoise/$dset/log/make_pairs.log" \
+      python -m espnet_softvc.bin.make_pairs "dump/$dset/wav.scp" "dump/denoise/$dset" --copies 2
+  done
+  pair_opts() {  # mode set
+    echo "--${1}_data_path_and_name_and_type dump/denoise/$2/noisy.scp,units,kaldi_ark" \
+      "--${1}_data_path_and_name_and_type dump/denoise/$2/clean.scp,feats,kaldi_ark"
+  }
+  # shellcheck disable=SC2046
+  ${train_cmd} exp/stats_denoiser/log/collect_stats.log \
+    python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$denoiser_config" \
+    $(pair_opts train "$train_set") $(pair_opts valid "$valid_set") --output_dir exp/stats_denoiser --ngpu 0 \
+    --num_workers 0
+  # shellcheck disable=SC2046,SC2086
+  ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+    python -m espnet_softvc.bin.softvc_train --config "$denoiser_config" \
+    $(pair_opts train "$train_set") $(pair_opts valid "$valid_set") \
+    --train_shape_file exp/stats_denoiser/train/feats_shape --valid_shape_file exp/stats_denoiser/valid/feats_shape \
+    --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
+  for kind in $kinds; do
+    for dset in $test_sets; do
+      ${decode_cmd} "exp/softvc_$kind/decode_${dset}_denoiser/log/denoise.log" \
+        python -m espnet_softvc.bin.denoise "exp/softvc_$kind/decode_$dset/norm/feats.scp" \
+        "exp/softvc_$kind/decode_${dset}_denoiser/norm" --model_file "$expdir/$inference_model" \
+        --train_config "$expdir/config.yaml"
+    done
+  done
+fi
+
+score_results() {  # RESULTS.md, results.csv, mels_<utt>.png, curves.png in the recipe dir
+  local maxlenratio
+  maxlenratio=$(python -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("maxlenratio", 10.0))' \
+    "$baseline_inference_config")
+  ${train_cmd} exp/log/score.log \
+    python -m espnet_softvc.bin.results exp dump --set "$eval_set" --train_set "$train_set" --out_dir . \
+    --corpus "$corpus_name" --maxlenratio "$maxlenratio"
+  log "results: $PWD/RESULTS.md (table), results.csv, mels_*.png, curves.png"
+}
+if run_stage 8; then
+  score_results
+fi
+
+baseline_data_opts() {  # mode set with_fastspeech2_data -> ESPnet data options of the stock baselines
+  local o="--$1_data_path_and_name_and_type dump/discrete/$2/text,text,text"
+  o+=" --$1_data_path_and_name_and_type dump/$2/feats.scp,speech,kaldi_ark"
+  if [ "$3" = true ]; then
+    o+=" --$1_data_path_and_name_and_type dump/baselines/$2/durations,durations,text_int"
+    o+=" --$1_data_path_and_name_and_type dump/baselines/$2/pitch.scp,pitch,kaldi_ark"
+    o+=" --$1_data_path_and_name_and_type dump/baselines/$2/energy.scp,energy,kaldi_ark"
+  fi
+  echo "$o"
+}
+baseline() {  # train one stock ESPnet model on the discrete units, then decode (free-running, teacher-forced)
+  local model=$1 expdir=exp/tts_$1 stats=exp/stats_baselines fs2=false extra_opts="" config
+  config=$(config_of "$model")
+  if [ "$model" = fastspeech2 ]; then
+    fs2=true extra_opts="--pitch_normalize_conf stats_file=$stats/train/pitch_stats.npz"
+    extra_opts+=" --energy_normalize_conf stats_file=$stats/train/energy_stats.npz"
+  fi
+  log "training $expdir ($config, log: $expdir/train.log)"
+  # shellcheck disable=SC2046,SC2086
+  ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+    python -m espnet2.bin.tts_train --config "$config" $baseline_common_opts \
+    --normalize global_mvn --normalize_conf "stats_file=$stats/train/feats_stats.npz" $extra_opts \
+    $(baseline_data_opts train "$train_set" $fs2) $(baseline_data_opts valid "$valid_set" $fs2) \
+    --train_shape_file "$stats/train/text_shape" --train_shape_file "$stats/train/speech_shape" \
+    --valid_shape_file "$stats/valid/text_shape" --valid_shape_file "$stats/valid/speech_shape" \
+    --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
+  # free-running test sets with $baseline_inference_config (maxlenratio 3: 1.5x the reference length); the same
+  # teacher-forced, and the first $baseline_tf_utts train utterances (L1 train). FastSpeech2 teacher-forced:
+  # baseline_decode (tts_inference cannot give it pitch and energy).
+  head -n "$baseline_tf_utts" "dump/discrete/$train_set/text" | cut -d' ' -f1 >"$expdir/train_tf_keys"
+  local mode dset outdir keys tf_opts
+  for mode in $test_sets $(printf '%s_tf ' $test_sets) "${train_set}_tf"; do
+    dset=${mode%_tf} outdir=$expdir/decode_$mode keys="" tf_opts=""
+    log "decoding $outdir with $inference_model"
+    [ "$mode" = "${train_set}_tf" ] && keys="--key_file $expdir/train_tf_keys"
+    if [ "$mode" != "$dset" ] && [ "$fs2" = true ]; then
+      # shellcheck disable=SC2086
+      ${decode_cmd} --gpu "$ngpu" "$outdir/log/decode.log" \
+        python -m espnet_softvc.bin.baseline_decode "$expdir/config.yaml" "$expdir/$inference_model" \
+        "dump/discrete/$dset/text" "dump/$dset/feats.scp" "dump/baselines/$dset" "$outdir" $keys
+    else
+      [ "$mode" != "$dset" ] &&
+        tf_opts="--use_teacher_forcing true --data_path_and_name_and_type dump/$dset/feats.scp,speech,kaldi_ark"
+      # shellcheck disable=SC2086
+      ${decode_cmd} --gpu "$ngpu" "$outdir/log/decode.log" \
+        python -m espnet2.bin.tts_inference --config "$baseline_inference_config" --ngpu "$ngpu" \
+        --train_config "$expdir/config.yaml" --model_file "$expdir/$inference_model" \
+        --data_path_and_name_and_type "dump/discrete/$dset/text,text,text" $tf_opts $keys --output_dir "$outdir"
+    fi
+  done
+}
+
+if run_stage 9; then
+  # Stock ESPnet TTS models on the same discrete units (text, --token_type word) and the same dumped Soft-VC mels
+  # (--odim 128, GlobalMVN) of the same kept utterances: Tacotron2 without / with guided attention, Transformer-TTS,
+  # FastSpeech2.
+  [ -f "dump/discrete/$train_set/text" ] || die "stage 9 needs the discrete units of stage 3 (--unit_type discrete or both)"
+  baseline_common_opts="--token_type word --token_list dump/discrete/$train_set/tokens.txt --cleaner none --g2p none"
+  baseline_common_opts+=" --odim 128"
+  for dset in $all_sets; do
+    if [ ! -f "dump/baselines/$dset/durations" ]; then
+      log "FastSpeech2 durations (2 frames per unit), token-averaged pitch and energy: dump/baselines/$dset"
+      # shellcheck disable=SC2086
+      ${train_cmd} "dump/baselines/$dset/log/baseline_data.log" \
+        python -m espnet_softvc.bin.baseline_data "dump/$dset/feats.scp" "dump/discrete/$dset/text" \
+        "dump/$dset/wav.scp" "dump/baselines/$dset" --token_list "dump/discrete/$train_set/tokens.txt" --nj "$nj" \
+        $pipe_opt
+    fi
+  done
+  if [ ! -f exp/stats_baselines/train/feats_stats.npz ]; then
+    log "statistics of the baselines (one collect_stats for all: mels, given pitch and energy)"
+    # shellcheck disable=SC2046,SC2086
+    ${train_cmd} exp/stats_baselines/log/collect_stats.log \
+      python -m espnet2.bin.tts_train --collect_stats true $baseline_common_opts --normalize none --ngpu 0 \
+      --num_workers 0 $(baseline_data_opts train "$train_set" true) $(baseline_data_opts valid "$valid_set" true) \
+      --output_dir exp/stats_baselines
+  fi
+  # On CPU each training uses one thread: run $nj at once. On a GPU, one after the other.
+  at_once=1
+  [ "$ngpu" -eq 0 ] && at_once=$nj
+  pids=()
+  for model in tacotron2 tacotron2_ga transformer fastspeech2; do
+    baseline "$model" &
+    pids+=($!)
+    if [ "${#pids[@]}" -ge "$at_once" ]; then
+      for pid in "${pids[@]}"; do wait "$pid" || die "baseline training failed"; done
+      pids=()
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "baseline training failed"; done
+  score_results  # RESULTS.md again, now with the baselines
+fi
+
+if run_stage 10; then
+  # Each packed model reproduces its source model: exp/softvc_<kind> alone, and exp/softvc_<kind>_postnet (the same
+  # acoustic model with its stage-7 denoising postnet, part of that model) where stage 7 trained it. The standalone
+  # denoiser exp/denoiser_softvc is never packed with an acoustic model. The model card says what is applied.
+  packed_tags=()
+  for kind in $kinds; do
+    for tag in "softvc_$kind" "softvc_${kind}_postnet"; do
+      expdir=exp/$tag
+      if [ "$tag" != "softvc_$kind" ] && [ ! -f "$expdir/$inference_model" ]; then continue; fi
+      packed=$expdir/${tag}_${inference_model%.*}.zip
+      pack_opts=(--train_config "$expdir/config.yaml" --model_file "$expdir/$inference_model" --tag "$tag"
+        --outpath "$packed")
+      [ -f RESULTS.md ] && pack_opts+=(--results RESULTS.md)
+      log "packing $expdir -> $packed"
+      python -m espnet_softvc.bin.pack "${pack_opts[@]}"
+      packed_tags+=("$tag")
+    done
+  done
+  if [ "$skip_upload" = false ]; then  # like egs2/TEMPLATE/tts1: a clone of the HF repo, git-lfs, push
+    [ -n "$hf_repo" ] || die "--hf_repo is needed for the upload (e.g. --hf_repo <user>/softvc_soft_ljspeech)"
+    if [ -z "$hf_tag" ]; then
+      [ "$unit_type" != both ] || die "one model per Hugging Face repo: give --hf_tag (one of: ${packed_tags[*]})"
+      hf_tag=softvc_$unit_type
+    fi
+    [[ " ${packed_tags[*]} " == *" $hf_tag "* ]] || die "--hf_tag $hf_tag: not packed here (packed: ${packed_tags[*]})"
+    git lfs --version >/dev/null 2>&1 || die "the upload needs git-lfs"
+    expdir=exp/$hf_tag
+    packed=$expdir/${hf_tag}_${inference_model%.*}.zip
+    dir_repo=$expdir/hf_${hf_repo//\//_}
+    [ -d "$dir_repo" ] || git clone "https://huggingface.co/$hf_repo" "$dir_repo"
+    unzip -o "$packed" -d "$dir_repo"  # README.md in the zip is the model card
+    (cd "$dir_repo" && git lfs track "*.pth" "*.npz" && git add . &&
+      { git diff --cached --quiet || git commit -m "Update $hf_tag"; } && git push)
+    log "uploaded $packed to https://huggingface.co/$hf_repo"
+  else
+    log "upload skipped (--skip_upload false --hf_repo <user>/<name> [--hf_tag TAG] uploads one of: ${packed_tags[*]})"
+  fi
+fi
+
+current_stage=$stop_stage
+log "done. Results: $PWD/RESULTS.md (stage 8); models, plots and decoded mels/wavs:" \
+  "$PWD/exp/softvc_*/{images,decode_$eval_set/norm,decode_$eval_set/wav}"
