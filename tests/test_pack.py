@@ -4,6 +4,7 @@ import io
 import os
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,67 @@ def test_pack_unpack_identical_outputs(recipe, tmp_path):
         Unit2Speech.from_pretrained("someone/other", cachedir=tmp_path / "zoo")
 
 
+@pytest.fixture(scope="module")
+def postnet_recipe(recipe):
+    """exp/softvc_soft_postnet in ``recipe``: the Soft-VC postnet option (``tts_conf.postnet: denoising``, recipe stage
+    7), random weights, the postnet's last layer perturbed so that it changes the output; packed by the CLI."""
+    from espnet_softvc.tasks.softvc import SoftVCTask
+
+    exp = recipe / "exp/softvc_soft_postnet"
+    exp.mkdir()
+    config = yaml.safe_load((recipe / "exp/softvc_soft/config.yaml").read_text())
+    config["tts_conf"].update(postnet="denoising", postnet_conf={"arch": "conv", "max_log_gain": 3.0})
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(1)
+    model, _ = SoftVCTask.build_model_from_file(exp / "config.yaml", None, "cpu")
+    with torch.no_grad():
+        for param in model.tts.postnet.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
+    proc = run_cli(
+        "espnet_softvc.bin.pack",
+        "--train_config",
+        exp / "config.yaml",
+        "--model_file",
+        exp / "valid.loss.ave.pth",
+        "--outpath",
+        exp / "packed.zip",
+        "--root",
+        recipe,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return exp
+
+
+def test_packed_model_reproduces_its_source_with_and_without_postnet(recipe, postnet_recipe, tmp_path):
+    from espnet_softvc.bin.softvc_inference import Unit2Speech
+
+    units = torch.randn(15, 256, generator=torch.Generator().manual_seed(2))
+    for exp, postnet in [(recipe / "exp/softvc_soft", False), (postnet_recipe, True)]:
+        model_file = next(p for p in exp.glob("*.pth"))
+        source = Unit2Speech(exp / "config.yaml", model_file)(units)
+        packed = Unit2Speech.from_pretrained(exp / "packed.zip")(units)
+        assert packed.keys() == source.keys() and ("feat_gen_before_postnet" in packed) == postnet
+        for key in source:
+            assert torch.equal(packed[key], source[key]), key
+        with zipfile.ZipFile(exp / "packed.zip") as z:
+            card = z.read("README.md").decode()
+            assert [n for n in z.namelist() if n.endswith(".pth")] == [str(model_file.relative_to(recipe))]
+        if postnet:  # the postnet does something, and the card says it is applied
+            assert not torch.equal(packed["feat_gen"], packed["feat_gen_before_postnet"])
+            assert "then its denoising postnet (part of this model" in card
+        else:
+            assert "the Soft-VC acoustic model alone (no postnet)" in card
+
+
+def test_pack_has_no_standalone_postnet_options(recipe, tmp_path):
+    exp = recipe / "exp/softvc_soft"
+    args = ["--train_config", exp / "config.yaml", "--model_file", exp / "model.pth", "--outpath", tmp_path / "x.zip"]
+    proc = run_cli("espnet_softvc.bin.pack", *args, "--postnet_config", exp / "config.yaml", "--root", recipe)
+    assert proc.returncode != 0 and "unrecognized arguments: --postnet_config" in proc.stderr
+    assert not (tmp_path / "x.zip").exists()
+
+
 def test_stats_files_are_packed_and_config_rewritten(tmp_path):
     root = tmp_path / "recipe"
     (root / "exp/m").mkdir(parents=True)
@@ -112,21 +174,11 @@ def test_stats_files_are_packed_and_config_rewritten(tmp_path):
     config = {"normalize": "global_mvn", "normalize_conf": {"stats_file": "exp/stats/feats_stats.npz"}}
     (root / "exp/m/config.yaml").write_text(yaml.safe_dump(config))
     torch.save({"w": torch.ones(2)}, root / "exp/m/model.pth")
-    (root / "exp/denoiser_m").mkdir()
-    (root / "exp/denoiser_m/config.yaml").write_text("tts: denoiser\n")
-    torch.save({"p": torch.ones(2)}, root / "exp/denoiser_m/model.pth")
-    out = pack_model(
-        tmp_path / "m.zip",
-        root / "exp/m/config.yaml",
-        root / "exp/m/model.pth",
-        root / "exp/denoiser_m/config.yaml",
-        root / "exp/denoiser_m/model.pth",
-        root=root,
-    )
+    out = pack_model(tmp_path / "m.zip", root / "exp/m/config.yaml", root / "exp/m/model.pth", root=root)
     with unpacked(out) as files:
-        assert set(files) == {"train_config", "model_file", "postnet_config", "postnet_file"}
-        assert torch.load(files["postnet_file"], weights_only=True)["p"].sum() == 2
-        stats = yaml.safe_load(open(files["train_config"]))["normalize_conf"]["stats_file"]
+        assert set(files) == {"train_config", "model_file"}
+        assert torch.load(files["model_file"], weights_only=True)["w"].sum() == 2
+        stats = yaml.safe_load(Path(files["train_config"]).read_text())["normalize_conf"]["stats_file"]
         assert stats.endswith("exp/stats/feats_stats.npz") and not stats.startswith(str(root))
         assert np.load(stats)["count"] == 3
 

@@ -1,7 +1,9 @@
 """softvc-pack: pack a trained Soft-VC model in ESPnet's model-zoo format (``espnet2.main_funcs.pack_funcs``).
 
 The zip holds ``meta.yaml``, the training ``config.yaml``, the model file, every stats file the config names,
-the denoising postnet (config + model) when given, ``RESULTS.md`` when given, and a ``README.md`` model card.
+``RESULTS.md`` when given, and a ``README.md`` model card that says what the model applies (the acoustic model alone,
+or with the denoising postnet that is part of it: ``tts_conf.postnet: denoising``, recipe stage 7). A packed model
+gives exactly the output of the model it was packed from.
 Like ``espnet2.bin.pack``, member names are paths relative to ``--root`` (the recipe directory, where the
 config's relative paths start), so unpacking can rewrite the config to the new location::
 
@@ -55,8 +57,24 @@ def results_rows(results, tag):
     return out
 
 
-def model_card(config, train_config, model_file, tag, outpath, results=None, postnet=False):
-    """README.md of the packed model: data, units, config, the RESULTS.md row(s) and how to load it."""
+def applied(config):
+    """What a model of this training config applies, in words (from ``tts_conf.postnet``)."""
+    if config.get("tts", "softvc") != "softvc":
+        return f"`tts: {config['tts']}` (not a Soft-VC acoustic model): its output as `feat_gen`"
+    postnet = (config.get("tts_conf") or {}).get("postnet")
+    if postnet == "denoising":
+        return (
+            "the Soft-VC acoustic model, then its denoising postnet (part of this model, `tts_conf.postnet: "
+            "denoising`: trained on the frozen acoustic model's free-running output). `feat_gen` is the postnet's "
+            "output; `feat_gen_before_postnet` the acoustic model's"
+        )
+    if postnet is None:
+        return "the Soft-VC acoustic model alone (no postnet): `feat_gen` is its output"
+    raise UserError(f"unknown tts_conf.postnet {postnet!r} in the training config")
+
+
+def model_card(config, train_config, model_file, tag, outpath, results=None):
+    """README.md of the packed model: what it applies, data, units, config, the RESULTS.md row(s), how to load it."""
     tts_conf = config.get("tts_conf") or {}
     data = [f"- {name}: `{path}` ({kind})" for path, name, kind in config.get("train_data_path_and_name_and_type", [])]
     keys = [
@@ -83,7 +101,9 @@ library_name: espnet
 # Soft-VC acoustic model `{tag}` (ESPnet)
 
 Speech units -> 128-bin log-mel (16 kHz, hop 10 ms) with the Soft-VC acoustic model (van Niekerk et al.,
-ICASSP 2022){" and a denoising postnet" if postnet else ""}, as an ESPnet model of the espnet-softvc plugin.
+ICASSP 2022), as an ESPnet model of the espnet-softvc plugin.
+
+Applied: {applied(config)}.
 
 ## Data
 Training data (paths as in the recipe):
@@ -117,8 +137,6 @@ def pack_model(
     outpath,
     train_config,
     model_file,
-    postnet_config=None,
-    postnet_file=None,
     results=None,
     options=(),
     root=".",
@@ -133,10 +151,9 @@ def pack_model(
     if outpath.suffix != ".zip":
         raise UserError(f"{outpath}: the packed model must be a .zip (ESPnet's model-zoo format)")
     train_config, model_file = Path(train_config).resolve(), Path(model_file).resolve()
-    postnet_config, postnet_file, results = (p and Path(p).resolve() for p in (postnet_config, postnet_file, results))
+    results = results and Path(results).resolve()
     options = [Path(p).resolve() for p in options]
-    yaml_files = {"train_config": train_config, **({"postnet_config": postnet_config} if postnet_config else {})}
-    files = {"model_file": model_file, **({"postnet_file": postnet_file} if postnet_file else {})}
+    yaml_files, files = {"train_config": train_config}, {"model_file": model_file}
     with contextlib.chdir(root):
         try:
             config = yaml.safe_load(Path(train_config).read_text(encoding="utf-8"))
@@ -152,7 +169,7 @@ def pack_model(
             if not path.is_relative_to(root):
                 raise UserError(f"{path}: outside --root {root}; run from the recipe directory or pass --root")
         tag = tag or train_config.parent.name
-        card = model_card(config, train_config, model_file, tag, outpath, results, postnet_file is not None)
+        card = model_card(config, train_config, model_file, tag, outpath, results)
         outpath.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=outpath.parent) as tmp:
             tmp_out = Path(tmp) / outpath.name
@@ -171,21 +188,15 @@ def main(argv=None):
     parser.add_argument("--outpath", type=Path, required=True, help="packed model to write (.zip)")
     parser.add_argument("--train_config", type=Path, required=True, help="exp/<tag>/config.yaml")
     parser.add_argument("--model_file", type=Path, required=True, help="exp/<tag>/valid.loss.ave.pth")
-    parser.add_argument("--postnet_config", type=Path, help="denoising postnet config.yaml (when trained)")
-    parser.add_argument("--postnet_file", type=Path, help="denoising postnet model file (when trained)")
     parser.add_argument("--results", type=Path, help="RESULTS.md: packed, and its row for the model goes in the card")
     parser.add_argument("--option", type=Path, action="append", default=[], help="any further file to pack")
     parser.add_argument("--root", type=Path, default=Path("."), help="paths in the zip are relative to it (default .)")
     parser.add_argument("--tag", help="model name in the card and RESULTS.md (default: the config's directory)")
     args = parser.parse_args(argv)
-    if (args.postnet_config is None) != (args.postnet_file is None):
-        raise UserError("--postnet_config and --postnet_file go together")
     out = pack_model(
         args.outpath,
         args.train_config,
         args.model_file,
-        args.postnet_config,
-        args.postnet_file,
         args.results,
         args.option,
         args.root,
