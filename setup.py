@@ -22,13 +22,16 @@ setup(
         "pesq",
         "pystoi",
         "speechmos",
+        "pocketsphinx==5.1.1",
+        "jiwer",
+        "webrtcvad-wheels",
         "onnxruntime",
         "tqdm",
         "pyyaml",
         "tensorboard",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff"]},
     entry_points={
         "console_scripts": [
             "softvc-mels=espnet_softvc.bin.mels:main",
@@ -42,6 +45,7 @@ setup(
             "softvc-denoise=espnet_softvc.bin.denoise:main",
             "softvc-baseline-data=espnet_softvc.bin.baseline_data:main",
             "softvc-results=espnet_softvc.bin.results:main",
+            "softvc-score=espnet_softvc.bin.score:main",
         ]
     },
 )

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.data.corpus import build
+from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.model import AcousticModel
 
@@ -155,7 +155,7 @@ def main():
             audio = batch * sec
             frames = min(2 * n, int(args.original_seconds * FRAMES_PER_SECOND))
             with torch.inference_mode():
-                t_orig, ref, peak = measure(lambda: original_generate(model, rows, frames), 1, device)
+                t_orig, ref, peak = measure(lambda r=rows, f=frames: original_generate(model, r, f), 1, device)
             scaled = 2 * n / frames
             t_orig *= scaled
             mark = "*" if scaled > 1 else ""
@@ -163,7 +163,7 @@ def main():
             exact = None
             for mode in modes:
                 model.generate(rows[:, :5], precision=mode)  # fused weights built outside the timing
-                t, out, peak = measure(lambda: model.generate(rows, precision=mode), repeats, device)
+                t, out, peak = measure(lambda r=rows, m=mode: model.generate(r, precision=m), repeats, device)
                 other = ref if mode == "fp32" else exact
                 diff = (out[:, : other.size(1)] - other).abs()
                 exact = out if mode == "fp32" else exact

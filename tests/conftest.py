@@ -26,11 +26,11 @@ NUM_TRAIN = 8
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
-    """LJSpeech-layout corpus of 20 espeak-ng utterances (18 train, 2 dev) at 22.05 kHz."""
+    """LJSpeech-layout corpus of 20 utterances of flite's slt (18 train, 2 dev: TINY-0010, TINY-0020), 22.05 kHz."""
     from espnet_softvc.data.corpus import build
 
     out = tmp_path_factory.mktemp("tiny_corpus")
-    build(out, num_utts=20)
+    build(out, num_utts=20, dev_every=10, others=(), num_test=0)
     return out
 
 
@@ -114,3 +114,19 @@ def assert_user_error(proc, *needles):
     assert len(lines) >= 1, proc.stderr
     for needle in needles:
         assert needle in lines[-1], (needle, lines[-1])
+
+
+REALDEV = Path(__file__).parent / "data" / "realdev"  # real recordings (README there): check on them, never tune
+
+
+@pytest.fixture(scope="session")
+def slt_wavs(tmp_path_factory):
+    """Four held-out ARCTIC prompts read by flite's slt (22.05 kHz) and their transcripts: {utt: (path, text)}."""
+    from espnet_softvc.data.corpus import sentences, speak
+
+    out = tmp_path_factory.mktemp("slt")
+    items = {}
+    for i, text in enumerate(sentences()[600:604]):
+        speak(text, out / f"slt{i}.wav", "slt")
+        items[f"slt{i}"] = (out / f"slt{i}.wav", text)
+    return items

@@ -12,6 +12,7 @@ import sys
 
 import kaldiio
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -51,6 +52,9 @@ def long_wav(path, minutes=MINUTES, sample_rate=16000):
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, wav, sample_rate, subtype="PCM_16")
     return wav.size
+
+
+pytestmark = pytest.mark.slow  # 10-minute inputs, training
 
 
 def test_ten_minute_wav_encodes_in_chunks_and_gives_mels(tmp_path):
@@ -158,7 +162,7 @@ def test_training_skips_utterances_over_max_frames_with_a_warning(tmp_path):
     assert len(re.findall(r"skipped: \d+ frames", proc.stderr)) == 1
     sizes = re.search(r"\[train\] mini-batch sizes summary: N-batch=(\d+), mean=([\d.]+)", proc.stderr)
     assert round(int(sizes[1]) * float(sizes[2])) == 4  # 4 of the 5 train utterances in the batches
-    assert (tmp_path / "exp" / "1epoch.pth").exists()
+    assert any(k.startswith("tts.model.") for k in torch.load(tmp_path / "exp" / "1epoch.pth", weights_only=True))
 
     proc = run_cli("espnet_softvc.bin.softvc_train", *train_args(tmp_path, "--max_frames", 30))
     assert_user_error(proc, "every utterance is longer than --max_frames 30")

@@ -53,6 +53,25 @@ def test_metrics_known_snr():
     assert metrics.mel_cepstral_distortion(ref + 0.5, ref) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_mcd_known_values():
+    """The field's MCD: orthonormal DCT-II cepstra c1..c24, 10 sqrt(2) / ln 10 per unit of cepstral distance, DTW."""
+    from scipy.fft import dct
+
+    ref = np.random.default_rng(1).normal(-3, 2, (60, 128))
+    assert np.allclose(metrics.mel_cepstrum(ref).numpy(), dct(ref, type=2, norm="ortho", axis=1)[:, :25])
+    basis = dct(np.eye(128), type=2, norm="ortho", axis=1)  # row d: the log-mel moving c_d alone by 1
+    scale = 10 * math.sqrt(2) / math.log(10)  # 6.1418 dB per unit
+    assert metrics.mel_cepstral_distortion(ref + 0.3 * basis[:, 5], ref) == pytest.approx(0.3 * scale)
+    assert metrics.mel_cepstral_distortion(ref + 0.3 * basis[:, 5] + 0.4 * basis[:, 9], ref) == pytest.approx(
+        0.5 * scale
+    )
+    assert metrics.mel_cepstral_distortion(ref + 2.0 * basis[:, 30], ref) == pytest.approx(0.0, abs=1e-9)  # > c24
+    assert metrics.mel_cepstral_distortion(ref + 2.0 * basis[:, 0], ref) == pytest.approx(0.0, abs=1e-9)  # c0
+    slow = np.repeat(ref, 2, axis=0)  # the same frames, each twice: DTW aligns them exactly
+    assert metrics.mel_cepstral_distortion(slow, ref) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.mel_cepstral_distortion(slow[:60], ref, dtw=False) > 1.0
+
+
 @pytest.mark.parametrize("est", [np.zeros((10, 80)), np.zeros((0, 128)), np.full((10, 128), np.nan)])
 def test_metrics_bad_input(est):
     with pytest.raises(UserError):
@@ -99,6 +118,7 @@ def test_untrained_postnet_is_identity_and_keeps_padding(arch):
     torch.testing.assert_close(out, mel)
 
 
+@pytest.mark.slow
 def test_training_steps_reduce_the_loss(speech, arch="conv"):  # the kept architecture (README: conv vs unet)
     from espnet_softvc.feats.log_mel import LogMelSpectrogram
 
@@ -196,6 +216,29 @@ def test_postnet_option_caches_the_frozen_free_running_output():
     assert len(calls) == 1  # the second batch came from the cache
 
 
+def test_free_running_cache_is_bounded():
+    """Beyond free_running_cache_mb nothing more is kept: later utterances are generated again, same values."""
+    from espnet_softvc.softvc.espnet_model import SoftVC
+
+    torch.manual_seed(0)
+    one_mel = 2 * 9 * 128 * 4  # bytes of one (2N, 128) float32 mel, N = 9
+    tts = SoftVC(discrete=True, postnet="denoising", free_running_cache_mb=2.5 * one_mel / 2**20)
+    tts.model.requires_grad_(False)
+    units, lengths = torch.randint(0, 100, (4, 9)), torch.tensor([9, 9, 9, 9])
+    first = tts._free_running(units, lengths, ["a", "b", "c", "d"])
+    assert sorted(tts._free_running_cache) == ["a", "b"]  # two fit, the rest is not kept
+    assert sum(m.numel() * m.element_size() for m in tts._free_running_cache.values()) <= 2.5 * one_mel
+    torch.testing.assert_close(tts._free_running(units, lengths, ["a", "b", "c", "d"]), first)
+    assert sorted(tts._free_running_cache) == ["a", "b"]
+
+
+def test_denoiser_has_one_default_architecture():
+    from espnet_softvc.postnet.espnet_model import MelDenoiser
+
+    assert type(DenoisingPostnet().body) is type(MelDenoiser().postnet.body) is BODIES["conv"]
+
+
+@pytest.mark.slow
 def test_postnet_option_second_stage_and_unit2speech(tmp_path):
     """Stage 2 through ESPnet: --init_param a stage-1 model, --freeze_param tts.model; Unit2Speech then denoises."""
     import kaldiio

@@ -1,4 +1,4 @@
-"""Results table (espnet_softvc.scoring.results, softvc-results) and FastSpeech2 baseline data (espnet_softvc.bin.baseline_data)."""
+"""Results table (``scoring.results``, softvc-results) and FastSpeech2 baseline data (``bin.baseline_data``)."""
 
 import csv
 import datetime
@@ -6,16 +6,17 @@ import math
 import re
 
 import kaldiio
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import yaml
-from conftest import assert_user_error, run_cli
 
 from espnet_softvc.bin import baseline_data
 from espnet_softvc.scoring import results
 from espnet_softvc.utils.errors import UserError
+from tests.conftest import assert_user_error, run_cli
 
 RNG = np.random.default_rng(0)
 
@@ -73,11 +74,13 @@ def fake_run(tmp_path_factory):
         (root / "dump" / dset).mkdir(parents=True)
         dump = root / "dump" / dset
         kaldiio.save_ark(str(dump / "feats.ark"), refs[dset], scp=str(dump / "feats.scp"))
+
     def epoch(loss):
         return {
             "train": {"loss": loss, "l1_loss": loss, "time": datetime.timedelta(seconds=30)},
             "valid": {"loss": loss, "l1_loss": loss / 2, "time": 5.0},
         }
+
     taco = root / "exp" / "tacotron2"
     _fake_model(taco, "tacotron2", dict(use_guided_attn_loss=False), {1: epoch(2.0), 2: epoch(1.0), 3: epoch(1.5)})
     _write_npy_scp(taco / "decode_dev" / "denorm", {u: m + 0.5 for u, m in refs["dev"].items()})
@@ -124,7 +127,8 @@ def test_results_table_values_and_footnotes(fake_run):
     assert table[2]["ga_loss"] == "n/a" and "guided attention off" in table[2]["notes"]
     assert all(value != "" for row in table for value in row.values())
     for name in ("mels_dev0.png", "mels_dev1.png", "curves.png"):
-        assert (out / name).stat().st_size > 1000
+        pixels = plt.imread(out / name)
+        assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0.05, name  # a drawn figure
 
 
 def test_results_cli_user_error(tmp_path):

@@ -185,6 +185,7 @@ def test_hubert_matches_original(hubert_files, fmt):
         assert (layer7 - ref["layer7_soft"]).abs().max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_encode_cli_matches_original(hubert_files, tmp_path):
     files, wav_dir = hubert_files["dir"], hubert_files["wav_dir"]
     run_cli(ENCODE, "soft", wav_dir, tmp_path / "soft", "--checkpoint", files / "soft-v0.1.pt", "--nj", 2, check=True)
@@ -244,6 +245,7 @@ def offline(tmp_path_factory, tiny_corpus):
     return out, data
 
 
+@pytest.mark.slow
 def test_offline_kmeans_units(offline, tmp_path):
     out, data = offline
     proc = run_cli(DUMP, "discrete", data / "train", tmp_path / "train", "--kmeans", out / "kmeans.pt", "--nj", 2)
@@ -267,6 +269,7 @@ def test_offline_kmeans_units(offline, tmp_path):
     assert len((tmp_path / "dev" / "text").read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_soft_encoder_trains_and_encodes(offline, tmp_path):
     out, data = offline
     history = yaml.safe_load((out / "train_log.yaml").read_text())["soft_encoder"]["history"]
@@ -281,6 +284,7 @@ def test_soft_encoder_trains_and_encodes(offline, tmp_path):
         assert np.isfinite(units).all() and units.std() > 0
 
 
+@pytest.mark.slow
 def test_user_errors(offline, hubert_files, tmp_path):
     out, _ = offline
     kmeans = out / "kmeans.pt"

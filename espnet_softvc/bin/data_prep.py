@@ -3,8 +3,9 @@
     python -m espnet_softvc.bin.data_prep CORPUS_DIR DATA_DIR [--dev_list FILE]
 
 Split: ``wavs/train`` and ``wavs/dev`` when the corpus has them (the original acoustic-model layout, and the
-tiny corpus); otherwise ``wavs/*.wav`` with the ids of ``--dev_list`` (one per line) as dev, or, without a list,
-every ``--dev_every``-th utterance. Text comes from ``metadata.csv`` (normalized column). Speaker = id prefix.
+built-in corpus, whose ``wavs/test`` and ``wavs/others`` become the sets ``test`` and ``others`` too); otherwise
+``wavs/*.wav`` with the ids of ``--dev_list`` (one per line) as dev, or, without a list, every ``--dev_every``-th
+utterance. Text comes from ``metadata.csv`` (normalized column). Speaker = id up to its first ``-``.
 """
 
 import argparse
@@ -13,6 +14,8 @@ from pathlib import Path
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import write_lines
 from espnet_softvc.utils.kaldi_data import validate_data_dir
+
+SETS = ("train", "dev", "test", "others")
 
 
 def read_metadata(path):
@@ -29,10 +32,11 @@ def read_metadata(path):
 
 
 def split_corpus(corpus, dev_list, dev_every):
-    """``{"train": {utt: wav}, "dev": {utt: wav}}``."""
+    """``{"train": {utt: wav}, "dev": {utt: wav}[, "test": ..., "others": ...]}``."""
     wav_dir = corpus / "wavs"
     if (wav_dir / "train").is_dir() and (wav_dir / "dev").is_dir():
-        return {s: {p.stem: p for p in sorted((wav_dir / s).rglob("*.wav"))} for s in ("train", "dev")}
+        sets = [s for s in SETS if (wav_dir / s).is_dir()]
+        return {s: {p.stem: p for p in sorted((wav_dir / s).rglob("*.wav"))} for s in sets}
     wavs = {p.stem: p for p in sorted(wav_dir.glob("*.wav"))}
     if dev_list is not None:
         dev_ids = set(Path(dev_list).read_text().split())

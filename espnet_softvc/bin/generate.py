@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from espnet_softvc.softvc import fast
-from espnet_softvc.softvc.checkpoint import load_original
+from espnet_softvc.tasks.load import load_acoustic
 from espnet_softvc.utils.errors import cli
 from espnet_softvc.utils.io import find_files, load_npy, save_npy, save_wav
 from espnet_softvc.utils.shapes import check_units
@@ -25,7 +25,12 @@ def main(argv=None):
     parser.add_argument("model", choices=["soft", "discrete"], help="available models (HuBERT-Soft or HuBERT-Discrete)")
     parser.add_argument("in_dir", metavar="in-dir", type=Path, help="path to the dataset directory.")
     parser.add_argument("out_dir", metavar="out-dir", type=Path, help="path to the output directory.")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="original Soft-VC acoustic-model checkpoint.")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=Path,
+        help="original Soft-VC acoustic-model checkpoint (or an ESPnet model file with config.yaml beside it).",
+    )
     parser.add_argument("--vocoder", type=Path, help="also write <name>.wav with this vocoder (HiFi-GAN .pt, PWG .pkl)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
@@ -36,7 +41,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    acoustic = load_original(args.checkpoint, kind=args.model).to(args.device)
+    acoustic = load_acoustic(args.checkpoint, args.model, args.device)
     vocoder = load_vocoder(args.vocoder, args.device) if args.vocoder else None
     paths = find_files(args.in_dir, ".npy")
     for path in tqdm(paths, desc="generate"):

@@ -1,25 +1,32 @@
-"""Build the built-in tiny corpus (``espnet_softvc.data.corpus``) in LJSpeech layout.
+"""Build the built-in corpus (``espnet_softvc.data.corpus``) in LJSpeech layout.
 
-python -m espnet_softvc.bin.make_corpus downloads/tiny [--num_utts N] [--voice VOICE]
+python -m espnet_softvc.bin.make_corpus downloads/tiny [--num_utts N] [--voice slt] [--others rms,awb,...]
 """
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
-from espnet_softvc.data.corpus import build
+from espnet_softvc.data.corpus import HELD_OUT, OTHERS, build
 from espnet_softvc.utils.errors import cli
 
 
 @cli
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the tiny espeak-ng corpus in LJSpeech layout.")
+    parser = argparse.ArgumentParser(description="Build the built-in corpus (CMU ARCTIC prompts, flite voices).")
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--num_utts", type=int, default=None, help="first N sentences only (default all)")
-    parser.add_argument("--voice", default="en-us")
+    parser.add_argument("--num_utts", type=int, default=None, help="train + dev: the first N ARCTIC \"a\" prompts (default all 593)")
+    voices = "a flite voice (slt rms awb kal16 kal) or an espeak-ng voice (e.g. en-us)"
+    parser.add_argument("--voice", default="slt", help=f"target speaker: {voices} [slt]")
+    parser.add_argument("--dev_every", type=int, default=15, help="every N-th sentence goes to dev [15]")
+    parser.add_argument("--others", default=",".join(OTHERS), help="held-out speakers, comma-separated ('' none)")
+    parser.add_argument("--num_test", type=int, default=HELD_OUT, help=f"held-out test sentences [{HELD_OUT}]")
+    parser.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs [2]")
     args = parser.parse_args(argv)
-    rows = build(args.out_dir, args.num_utts, args.voice)
-    n_dev = sum(split == "dev" for *_, split in rows)
-    print(f"wrote {len(rows) - n_dev} train and {n_dev} dev utterances to {args.out_dir}")
+    others = [v for v in args.others.split(",") if v]
+    rows = build(args.out_dir, args.num_utts, args.voice, args.dev_every, others, args.num_test, args.nj)
+    counts = Counter(path.split("/")[1] for _, _, path, _ in rows)
+    print(f"wrote {', '.join(f'{n} {s}' for s, n in counts.items())} utterances to {args.out_dir}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ an ESPnet dump (``checkpoint-dir/dump/{train,dev}/{units,feats}.{ark,scp}`` + sh
 ``SoftVCTask`` into ``checkpoint-dir`` with the paper's settings: 1000 steps per epoch (validation every 1000
 steps, as the original), 80 epochs = 80k steps, unless a ``--config`` is given. Running the command again
 continues an interrupted run (ESPnet ``--resume true``); ``--resume CKPT`` starts from an original checkpoint
-(fine-tuning the published weights). Other options go to ESPnet (``--max_epoch 10``, ``--ngpu 2 --multiprocessing_distributed true``, ...).
+(fine-tuning the published weights). Other options go to ESPnet (``--max_epoch 10``,
+``--ngpu 2 --multiprocessing_distributed true``, ...).
 The best model (valid loss) is also exported as ``checkpoint-dir/model-best.pt`` in the original format.
 """
 

@@ -1,48 +1,111 @@
-"""A tiny LJSpeech-layout corpus spoken by espeak-ng: deterministic, offline, built in seconds.
+"""The built-in corpus: the CMU ARCTIC prompts read by flite's CMU ARCTIC voices, in LJSpeech layout.
 
-out/wavs/{train,dev}/TINY-NNNN.wav (22.05 kHz, 16-bit mono), out/metadata.csv (``id|text|text``).
-Every tenth utterance goes to dev. Sentences: ``sentences.txt`` beside this file, written for this project.
+Deterministic and offline (Debian's ``flite`` 2.2 and ``espeak-ng``), built in a minute or two::
+
+    out/metadata.csv                  id|text|text for every utterance below
+    out/wavs/train/TINY-NNNN.wav      the target speaker (``voice``, default flite ``slt``, US female), 22.05 kHz,
+    out/wavs/dev/TINY-NNNN.wav        on the ARCTIC "a" prompts; every ``dev_every``-th goes to dev
+    out/wavs/test/TINY-1NNN.wav       the target speaker on held-out "b" prompts (never in train or dev)
+    out/wavs/others/<spk>-1NNN.wav    other speakers on held-out "b" prompts: flite ``rms`` (US male), ``awb``
+                                      (Scottish male), ``kal16`` (US male, diphone) and espeak-ng voices
+
+Sentences: the 1132 prompts of the CMU ARCTIC databases (``arctic_prompts.txt`` beside this file: ``id<TAB>text``,
+festvox's ``cmuarctic.data``), phonetically balanced sentences from out-of-copyright Project Gutenberg texts, the
+prompts flite's ARCTIC voices were recorded from. A ``voice`` that flite knows is spoken by flite, any other by
+espeak-ng (``--voice en-us`` gives the earlier espeak-ng corpus).
 """
 
 import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
 
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 
-SENTENCES = Path(__file__).with_name("sentences.txt")
-SAMPLE_RATE = 22050
+PROMPTS = Path(__file__).with_name("arctic_prompts.txt")
+SAMPLE_RATE = 22050  # LJSpeech's
+FLITE_VOICES = {"slt": 16000, "rms": 16000, "awb": 16000, "kal16": 16000, "kal": 8000}
+OTHERS = ("rms", "awb", "kal16", "en-us", "en-gb-scotland", "en-us+f3")  # held-out speakers
+HELD_OUT = 60  # held-out "b" prompts spoken by the target speaker (test)
+OTHERS_UTTS = 20  # held-out "b" prompts per other speaker
+
+
+def prompts():
+    """{"a": [593 texts], "b": [539 texts]}: the two CMU ARCTIC prompt sets, in order."""
+    sets = {"a": [], "b": []}
+    for line in PROMPTS.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            prompt_id, text = line.split("\t", 1)
+            sets[prompt_id.removeprefix("arctic_")[0]].append(text.strip())
+    return sets
 
 
 def sentences():
-    return [line.strip() for line in SENTENCES.read_text().splitlines() if line.strip()]
+    """All 1132 prompts ("a" then "b")."""
+    sets = prompts()
+    return sets["a"] + sets["b"]
 
 
-def _speak(text, path, voice, speed):
+def speaker_name(voice):
+    """Speaker id of a voice in utterance ids (no ``-``: Kaldi's speaker is the id up to the first ``-``)."""
+    return voice if voice in FLITE_VOICES else "espeak_" + voice.replace("-", "_").replace("+", "_")
+
+
+def speak(text, path, voice):
+    """Synthesize ``text`` with ``voice`` (flite if it knows it, else espeak-ng) into ``path``: 22.05 kHz 16-bit."""
+    engine = "flite" if voice in FLITE_VOICES else "espeak-ng"
+    if shutil.which(engine) is None:
+        raise UserError(f"{engine} not found: install it (apt-get install -y flite espeak-ng)")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        if engine == "flite":
+            cmd = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
+        else:
+            cmd = ["espeak-ng", "-v", voice, "-w", str(raw), text]
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0 or not raw.is_file():
+            raise UserError(f"{engine} -voice {voice} failed: {proc.stderr.strip()[:200]}")
+        wav, rate = sf.read(raw, dtype="float32")
+    if engine == "flite" and rate != FLITE_VOICES[voice]:  # flite falls back to kal (8 kHz) on unknown voices
+        raise UserError(f"flite voice {voice}: got {rate} Hz audio, expected {FLITE_VOICES[voice]} (voice missing?)")
+    if rate != SAMPLE_RATE:
+        wav = torchaudio.functional.resample(torch.from_numpy(wav), rate, SAMPLE_RATE).numpy()
     with atomic_path(path) as tmp:
-        cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(tmp), text]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sf.write(tmp, np.clip(wav, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
-def build(out_dir, num_utts=None, voice="en-us", speed=165, dev_every=10, nj=4):
-    """Synthesize the corpus into ``out_dir`` (skipping wavs already there); returns the metadata rows."""
-    if shutil.which("espeak-ng") is None:
-        raise UserError("espeak-ng not found: install it (apt-get install -y espeak-ng)")
-    texts = sentences()[:num_utts]
-    out_dir = Path(out_dir)
+def plan(num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_OUT):
+    """(utt_id, text, relative wav path, voice) of every utterance of the corpus: the first ``num_utts`` "a"
+    prompts in train / dev, ``num_test`` "b" prompts by the target speaker (test, ids from 1001) and the first
+    ``OTHERS_UTTS`` "b" prompts by each of ``others`` (the same ids, so test and others are parallel)."""
+    sets = prompts()
     rows = []
-    jobs = []
-    for i, text in enumerate(texts, 1):
-        utt_id = f"TINY-{i:04d}"
+    for i, text in enumerate(sets["a"][:num_utts], 1):
         split = "dev" if i % dev_every == 0 else "train"
-        path = out_dir / "wavs" / split / f"{utt_id}.wav"
-        rows.append((utt_id, text, split))
-        if not path.exists():
-            jobs.append((text, path))
+        rows.append((f"TINY-{i:04d}", text, f"wavs/{split}/TINY-{i:04d}.wav", voice))
+    for i, text in enumerate(sets["b"][:num_test], 1001):
+        rows.append((f"TINY-{i:04d}", text, f"wavs/test/TINY-{i:04d}.wav", voice))
+    for other in others:
+        for i, text in enumerate(sets["b"][:OTHERS_UTTS], 1001):
+            utt = f"{speaker_name(other)}-{i:04d}"
+            rows.append((utt, text, f"wavs/others/{utt}.wav", other))
+    return rows
+
+
+def build(out_dir, num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_OUT, nj=2):
+    """Synthesize the corpus into ``out_dir`` (skipping wavs already there); returns ``plan``'s rows."""
+    out_dir = Path(out_dir)
+    rows = plan(num_utts, voice, dev_every, others, num_test)
+    todo = [(text, out_dir / rel, v) for _, text, rel, v in rows if not (out_dir / rel).exists()]
     with ThreadPoolExecutor(nj) as pool:
-        list(pool.map(lambda job: _speak(*job, voice, speed), jobs))
+        list(pool.map(lambda job: speak(*job), todo))
     with atomic_path(out_dir / "metadata.csv") as tmp:
-        tmp.write_text("".join(f"{u}|{t}|{t}\n" for u, t, _ in rows))
+        tmp.write_text("".join(f"{u}|{t}|{t}\n" for u, t, _, _ in rows), encoding="utf-8")
     return rows

@@ -75,17 +75,25 @@ def mel_cepstrum(log_mel, order=MCD_ORDER):
     return log_mel @ basis.T
 
 
+def dtw_path(est, ref, order=MCD_ORDER):
+    """DTW alignment (euclidean on mel-cepstra c1..c_order, librosa) of two log-mels (T1, 128), (T2, 128):
+    (L, 2) frame index pairs, in time order."""
+    import librosa
+
+    ceps = [mel_cepstrum(_finite(m, "mel"), order)[:, 1:].numpy() for m in (est, ref)]
+    _, path = librosa.sequence.dtw(X=ceps[0].T, Y=ceps[1].T, metric="euclidean")
+    return path[::-1].copy()
+
+
 def mel_cepstral_distortion(est, ref, order=MCD_ORDER, dtw=True):
     """MCD in dB, the field's definition (ESPnet's ``evaluate_mcd``): mel-cepstra c1..c_order (c0, the energy,
-    excluded) aligned by DTW (euclidean, librosa), then per aligned frame pair
+    excluded) aligned by DTW (:func:`dtw_path`), then per aligned frame pair
     10 / ln 10 * sqrt(2 * sum_d (c_d - c'_d)^2), averaged. est (T1, 128), ref (T2, 128); ``dtw=False`` compares
     frame by frame (T1 == T2)."""
     ceps = [mel_cepstrum(_finite(m, "mel"), order)[:, 1:] for m in (est, ref)]
     if dtw:
-        import librosa
-
-        _, path = librosa.sequence.dtw(X=ceps[0].numpy().T, Y=ceps[1].numpy().T, metric="euclidean")
-        ceps = [ceps[0][path[::-1, 0].copy()], ceps[1][path[::-1, 1].copy()]]
+        path = torch.as_tensor(dtw_path(est, ref, order))
+        ceps = [ceps[0][path[:, 0]], ceps[1][path[:, 1]]]
     elif ceps[0].shape != ceps[1].shape:
         raise UserError(f"mel: frame-by-frame MCD needs equal lengths, got {len(ceps[0])} and {len(ceps[1])}")
     return float(MCD_SCALE * (ceps[0] - ceps[1]).square().sum(1).sqrt().mean())

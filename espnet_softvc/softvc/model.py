@@ -108,8 +108,8 @@ class AcousticModel(nn.Module):
 
         Runs with dropout off (eval mode) whatever mode the model is in; unbatched input gets a batch of 1.
         The fused loop of ``fast.py`` (``Decoder.generate`` is the reference): precision "fp32" (exact, default),
-        "bf16", "fp16" or "int8" (CPU). lengths (B,): valid units per row of a padded batch; row b has 2 * lengths[b] valid
-        frames, equal to its unbatched result, and zeros after them.
+        "bf16", "fp16" or "int8" (CPU). lengths (B,): valid units per row of a padded batch; row b has
+        2 * lengths[b] valid frames, equal to its unbatched result, and zeros after them.
         """
         if units.dim() == (1 if self.discrete else 2):
             units = units.unsqueeze(0)

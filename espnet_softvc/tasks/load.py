@@ -1,7 +1,7 @@
 """The one place that loads our models, whatever form they come in.
 
 - ``load_model``: an ESPnet model file of ``SoftVCTask`` (+ its ``config.yaml``) or an original Soft-VC checkpoint
-  (bshall/acoustic-model, either format) -> ``ESPnetSoftVCModel``;
+  (bshall/acoustic-model, either format) -> ``ESPnetSoftVCModel``; ``load_acoustic``: the same -> ``AcousticModel``;
 - ``load_postnet``: a denoising postnet, standalone (``--tts denoiser``) or inside a Soft-VC model, or a research
   checkpoint ``{"config", "model"}`` -> ``DenoisingPostnet``;
 - ``pretrained``: a packed model (zip), its unpacked folder or an espnet_model_zoo tag in the local cache -> the
@@ -65,6 +65,16 @@ def load_model(model_file, train_config=None, device="cpu"):
         reason = str(e).strip().splitlines()[-1].strip()
         raise UserError(f"{model_file}: does not match {train_config} ({reason})") from None
     return model.to(device).eval(), args
+
+
+def load_acoustic(model_file, kind=None, device="cpu", train_config=None):
+    """The ``AcousticModel`` (eval mode) of an original checkpoint or an ESPnet model file (``load_model``);
+    ``kind`` ("soft" / "discrete", if given) must match."""
+    acoustic = load_model(model_file, train_config, device)[0].tts.model
+    found = "discrete" if acoustic.discrete else "soft"
+    if kind is not None and kind != found:
+        raise UserError(f"{model_file}: this is a {found} acoustic model, not {kind}")
+    return acoustic
 
 
 def load_postnet(model_file, train_config=None):

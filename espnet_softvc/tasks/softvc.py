@@ -114,32 +114,15 @@ class SoftVCTrainer(Trainer):
     first dev utterances, to ``<output_dir>/images/mels/`` (and TensorBoard)."""
 
     @classmethod
-    def run(
-        cls,
-        model,
-        optimizers,
-        schedulers,
-        train_iter_factory,
-        valid_iter_factory,
-        plot_attention_iter_factory,
-        trainer_options,
-        distributed_option,
-    ):
-        output_dir = Path(trainer_options.output_dir)
-        rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+    def run(cls, **kwargs):
+        """ESPnet's ``Trainer.run`` (called with keywords by ``AbsTask.main_worker``) inside atomic saves."""
+        options, distributed = kwargs["trainer_options"], kwargs["distributed_option"]
+        output_dir = Path(options.output_dir)
+        rank0 = not distributed.distributed or distributed.dist_rank == 0
         with atomic_torch_save():
-            if trainer_options.resume and rank0 and (output_dir / "checkpoint.pth").exists():
-                repair_output_dir(output_dir, trainer_options.best_model_criterion)
-            super().run(
-                model,
-                optimizers,
-                schedulers,
-                train_iter_factory,
-                valid_iter_factory,
-                plot_attention_iter_factory,
-                trainer_options,
-                distributed_option,
-            )
+            if options.resume and rank0 and (output_dir / "checkpoint.pth").exists():
+                repair_output_dir(output_dir, options.best_model_criterion)
+            super().run(**kwargs)
 
     @classmethod
     @torch.no_grad()

@@ -83,27 +83,30 @@ class ContentEncoder(nn.Module):
         return {OURS: config, "model": {k: v.detach().cpu() for k, v in self.state_dict().items()}, **extra}
 
 
+# bshall/hubert's ``Hubert``: torchaudio's HuBERT-base (post-norm, group-norm extractor), as wav2vec2_model arguments
+HUBERT_BASE = dict(
+    extractor_mode="group_norm",
+    extractor_conv_layer_config=None,
+    extractor_conv_bias=False,
+    encoder_embed_dim=768,
+    encoder_projection_dropout=0.1,
+    encoder_pos_conv_kernel=128,
+    encoder_pos_conv_groups=16,
+    encoder_num_layers=12,
+    encoder_num_heads=12,
+    encoder_attention_dropout=0.1,
+    encoder_ff_interm_features=3072,
+    encoder_ff_interm_dropout=0.0,
+    encoder_dropout=0.1,
+    encoder_layer_norm_first=False,
+    encoder_layer_drop=0.0,
+    aux_num_out=None,
+)
+
+
 def hubert_base(num_labels=100):
-    """bshall/hubert's ``Hubert``: torchaudio HuBERT-base (post-norm, group-norm extractor) + soft head."""
-    config = dict(
-        extractor_mode="group_norm",
-        extractor_conv_layer_config=None,
-        extractor_conv_bias=False,
-        encoder_embed_dim=768,
-        encoder_projection_dropout=0.1,
-        encoder_pos_conv_kernel=128,
-        encoder_pos_conv_groups=16,
-        encoder_num_layers=12,
-        encoder_num_heads=12,
-        encoder_attention_dropout=0.1,
-        encoder_ff_interm_features=3072,
-        encoder_ff_interm_dropout=0.0,
-        encoder_dropout=0.1,
-        encoder_layer_norm_first=False,
-        encoder_layer_drop=0.0,
-        aux_num_out=None,
-    )
-    return ContentEncoder(config, num_labels)
+    """bshall/hubert's ``Hubert``: HuBERT-base + soft head."""
+    return ContentEncoder(HUBERT_BASE, num_labels)
 
 
 def _rename(key):

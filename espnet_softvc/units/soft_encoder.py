@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from espnet_softvc.units.hubert import HOP, ContentEncoder
+from espnet_softvc.units.hubert import HOP, HUBERT_BASE, ContentEncoder
 
-SMALL_BACKBONE = dict(
-    extractor_mode="group_norm",
-    extractor_conv_layer_config=[
+SMALL_BACKBONE = {  # HuBERT-base's blocks at small size
+    **HUBERT_BASE,
+    "extractor_conv_layer_config": [
         [64, 10, 5],
         [64, 3, 2],
         [128, 3, 2],
@@ -29,21 +29,13 @@ SMALL_BACKBONE = dict(
         [192, 2, 2],
         [192, 2, 2],
     ],
-    extractor_conv_bias=False,
-    encoder_embed_dim=192,
-    encoder_projection_dropout=0.1,
-    encoder_pos_conv_kernel=32,
-    encoder_pos_conv_groups=8,
-    encoder_num_layers=3,
-    encoder_num_heads=4,
-    encoder_attention_dropout=0.1,
-    encoder_ff_interm_features=512,
-    encoder_ff_interm_dropout=0.0,
-    encoder_dropout=0.1,
-    encoder_layer_norm_first=False,
-    encoder_layer_drop=0.0,
-    aux_num_out=None,
-)
+    "encoder_embed_dim": 192,
+    "encoder_pos_conv_kernel": 32,
+    "encoder_pos_conv_groups": 8,
+    "encoder_num_layers": 3,
+    "encoder_num_heads": 4,
+    "encoder_ff_interm_features": 512,
+}
 
 
 def _batch(wavs, labels, batch_size, segment, rng):

@@ -73,7 +73,7 @@ def check_units(units, kind, name, lengths=None, batched=None):
         if bad.any():
             row = _first_bad(bad)
             raise UserError(f"{names[row] if names else label}: soft units contain NaN or Inf")
-        return units.float()
+        return units.float() if units.dtype == torch.float64 else units  # float32 / bfloat16 / float16 stay
     bad = ((batch < 0) | (batch >= N_UNITS)) & valid
     if bad.any():
         row = _first_bad(bad)

@@ -74,8 +74,9 @@ class SoftVCHiFiGAN:
 
     @torch.no_grad()
     def __call__(self, logmel, chunk=CHUNK, context=CONTEXT):
-        """(T, 128) log-mel -> (160 T,) wav. Mels longer than ``chunk`` frames are vocoded ``chunk`` frames at a time,
-        each with ``context`` frames either side (more than the receptive field: the one-pass result, bounded memory)."""
+        """(T, 128) log-mel -> (160 T,) wav. Mels longer than ``chunk`` frames are vocoded ``chunk`` frames at a
+        time, each with ``context`` frames either side (more than the receptive field: the one-pass result, bounded
+        memory)."""
         mel = torch.as_tensor(logmel).float().to(next(self.generator.parameters()).device).T[None]  # (1, 128, T)
         frames, wavs = mel.size(-1), []
         for start in range(0, frames, chunk):

@@ -1,0 +1,134 @@
+"""Outside judges that nobody here wrote, all offline (their weights ship inside their wheels), on 16 kHz mono audio.
+
+- ASR: pocketsphinx 5.1.1, its default US-English acoustic model, language model and dictionary;
+- speaker similarity: resemblyzer 0.1.4 (GE2E speaker encoder, 256-dim unit-norm embeddings);
+- DNSMOS P.835 (SIG / BAK / OVRL): speechmos;
+- F0: WORLD (pyworld, as ESPnet's ``evaluate_f0``) for log-F0 RMSE and correlation.
+
+Each judge loads once per process, on first use.
+"""
+
+import functools
+import re
+
+import numpy as np
+import torch
+
+from espnet_softvc.utils.shapes import SAMPLE_RATE
+
+ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+).split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def _number(n):
+    """English words of a non-negative integer (below a million; longer numbers digit by digit)."""
+    if n < 20:
+        return ONES[n]
+    if n < 100:
+        return TENS[n // 10] + ("" if n % 10 == 0 else " " + ONES[n % 10])
+    if n < 1000:
+        return ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + _number(n % 100))
+    if n < 1_000_000:
+        return _number(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + _number(n % 1000))
+    return " ".join(ONES[int(c)] for c in str(n))
+
+
+def normalize_text(text):
+    """The usual normalisation before WER: lower case, numbers spelled out, hyphens split, punctuation dropped
+    (apostrophes inside words kept: the dictionary has "don't"), whitespace collapsed."""
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"\d+", lambda m: f" {_number(int(m.group()))} ", text)
+    text = re.sub(r"[^a-z' ]+", " ", text)
+    text = re.sub(r"(^| )'+|'+( |$)", " ", text)
+    return " ".join(text.split())
+
+
+def error_rates(references, hypotheses):
+    """WER and CER in percent (jiwer) of normalised texts over the whole set: errors / reference words (chars)."""
+    import jiwer
+
+    refs = [normalize_text(r) for r in references]
+    hyps = [normalize_text(h) for h in hypotheses]
+    return 100 * jiwer.process_words(refs, hyps).wer, 100 * jiwer.process_characters(refs, hyps).cer
+
+
+@functools.lru_cache(maxsize=1)
+def _decoder():
+    from pocketsphinx import Decoder
+
+    return Decoder(loglevel="FATAL")  # en-us acoustic model, en-us.lm.bin and cmudict from the wheel, 16 kHz
+
+
+def transcribe(wav):
+    """16 kHz float waveform (S,) -> pocketsphinx's hypothesis (lower-case words)."""
+    decoder = _decoder()
+    pcm = (np.clip(np.asarray(wav, dtype=np.float64), -1, 1) * 32767).astype("<i2").tobytes()
+    decoder.start_utt()
+    decoder.process_raw(pcm, no_search=False, full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr if hyp is not None else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _voice_encoder():
+    from resemblyzer import VoiceEncoder
+
+    return VoiceEncoder("cpu", verbose=False)  # pretrained.pt from the wheel
+
+
+def speaker_embedding(wav):
+    """16 kHz float waveform -> resemblyzer's (256,) unit-norm utterance embedding (its own preprocessing:
+    loudness normalisation and VAD trimming of long silences)."""
+    from resemblyzer import preprocess_wav
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small LSTM: extra threads only wait on each other
+    try:
+        audio = preprocess_wav(np.asarray(wav, dtype=np.float32), source_sr=SAMPLE_RATE)
+        if audio.size < SAMPLE_RATE // 10:  # VAD left (almost) nothing: embed the untrimmed audio
+            audio = np.asarray(wav, dtype=np.float32)
+        return _voice_encoder().embed_utterance(audio)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def mean_embedding(embeddings):
+    """Speaker embedding of several utterances: their mean, renormalised (resemblyzer's ``embed_speaker``)."""
+    mean = np.mean(embeddings, axis=0)
+    return mean / np.linalg.norm(mean)
+
+
+def dnsmos(wav):
+    """DNSMOS P.835 of a 16 kHz waveform: {"dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"} (1..5)."""
+    from speechmos import dnsmos as model
+
+    audio = np.asarray(wav, dtype=np.float32)
+    peak = np.abs(audio).max()
+    scores = model.run(audio / peak if peak > 1 else audio, sr=SAMPLE_RATE)
+    return {"dnsmos_ovrl": scores["ovrl_mos"], "dnsmos_sig": scores["sig_mos"], "dnsmos_bak": scores["bak_mos"]}
+
+
+def f0(wav, frame_ms=10.0):
+    """WORLD F0 (Hz, 0 = unvoiced) every ``frame_ms`` of a 16 kHz waveform (harvest, 40-800 Hz as ESPnet)."""
+    import pyworld
+
+    values, _ = pyworld.harvest(
+        np.asarray(wav, dtype=np.float64), SAMPLE_RATE, f0_floor=40.0, f0_ceil=800.0, frame_period=frame_ms
+    )
+    return values
+
+
+def f0_scores(est, ref):
+    """log-F0 RMSE and Pearson correlation of two aligned F0 tracks over the frames voiced in both (None if fewer
+    than 2 such frames; the correlation None if either track is flat there)."""
+    voiced = (est > 0) & (ref > 0)
+    if voiced.sum() < 2:
+        return None, None
+    a, b = np.log(est[voiced]), np.log(ref[voiced])
+    rmse = float(np.sqrt(np.mean((a - b) ** 2)))
+    return rmse, float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else None

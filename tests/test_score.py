@@ -1,0 +1,132 @@
+"""softvc-score and its outside judges on fixed inputs: real recordings (tests/data/realdev) and flite speech."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from espnet_softvc.scoring import judges
+from espnet_softvc.utils.io import load_audio
+from tests.conftest import REALDEV, assert_user_error, run_cli
+
+SCORE = "espnet_softvc.bin.score"
+
+
+def halves(path):
+    """A real recording cut in two: (first half, second half), 16 kHz."""
+    wav = load_audio(path).numpy()
+    return wav[: len(wav) // 2], wav[len(wav) // 2 :]
+
+
+def test_text_normalisation_and_error_rates():
+    assert (
+        judges.normalize_text("It's 42 o'clock -- the BIRCH canoe, slid!")
+        == "it's forty two o'clock the birch canoe slid"
+    )
+    assert judges.error_rates(["The birch canoe slid."], ["the birch canoe slid"]) == (0.0, 0.0)
+    wer, cer = judges.error_rates(["the birch canoe slid", "on the planks"], ["the perch canoe slid", ""])
+    assert wer == pytest.approx(100 * 4 / 7) and cer > 0  # 1 substitution + 3 deletions over 7 words
+
+
+def test_asr_reads_flite_speech_and_not_noise(slt_wavs):
+    refs, hyps = [], []
+    for path, text in slt_wavs.values():
+        refs.append(text)
+        hyps.append(judges.transcribe(load_audio(path).numpy()))
+    wer, _ = judges.error_rates(refs, hyps)
+    noise = np.random.default_rng(0).normal(0, 0.1, 3 * 16000)
+    noise_wer, _ = judges.error_rates(refs[:1], [judges.transcribe(noise)])
+    assert wer < 50 and noise_wer >= 90, (hyps, wer, noise_wer)
+
+
+def test_speaker_similarity_separates_real_speakers():
+    """Half of a VCTK clip is nearer the other half of the same clip than the freesound speaker or flite's slt."""
+    refs = {name: halves(REALDEV / f"{name}.wav") for name in ("vctk_p240_00000", "vctk_p260_00000")}
+    refs["freesound"] = halves(REALDEV / "speech_freesound_33711.wav")
+    embed = {name: [judges.speaker_embedding(half) for half in pair] for name, pair in refs.items()}
+    for name in ("vctk_p240_00000", "vctk_p260_00000"):
+        same = float(embed[name][1] @ embed[name][0])
+        for other in ("vctk_p240_00000", "vctk_p260_00000", "freesound"):
+            if other != name:
+                assert same > float(embed[name][1] @ embed[other][0]) + 0.1, (name, other)
+
+
+def test_dnsmos_prefers_clean_real_speech():
+    speech = load_audio(REALDEV / "speech_freesound_33711.wav").numpy()[: 4 * 16000]
+    noise = load_audio(REALDEV / "noise_freesound_573577.wav").numpy()[: len(speech)]
+    noisy = speech + noise * np.sqrt((speech**2).mean() / (noise**2).mean())  # 0 dB
+    clean, dirty = judges.dnsmos(speech), judges.dnsmos(noisy / np.abs(noisy).max())
+    assert clean["dnsmos_ovrl"] > dirty["dnsmos_ovrl"] + 0.1 and clean["dnsmos_bak"] > dirty["dnsmos_bak"] + 0.5, (
+        clean,
+        dirty,
+    )
+
+
+def test_f0_scores_known_values():
+    t = np.arange(16000) / 16000
+    tone = 0.5 * np.sin(2 * np.pi * 150 * t)
+    f0 = judges.f0(tone)
+    assert np.median(f0[f0 > 0]) == pytest.approx(150, rel=0.02)
+    rmse, corr = judges.f0_scores(np.array([200.0, 400.0, 0.0, 300.0, 90.0]), np.array([100.0, 200.0, 120.0, 150.0, 0]))
+    assert rmse == pytest.approx(np.log(2)) and corr == pytest.approx(1.0)  # an octave up on the 3 voiced frames
+    assert judges.f0_scores(np.zeros(5), np.ones(5)) == (None, None)
+
+
+def test_pair_scores_rank_a_resynthesis_above_another_sentence(slt_wavs):
+    from espnet_softvc.feats.log_mel import wav_to_mel
+    from espnet_softvc.scoring.score import pair_scores
+    from espnet_softvc.vocoders import GriffinLim
+
+    (a, _), (b, _) = slt_wavs["slt0"], slt_wavs["slt1"]
+    ref = load_audio(a).numpy()
+    resynth = pair_scores(GriffinLim()(torch.from_numpy(wav_to_mel(a).T)).numpy(), ref)
+    other = pair_scores(load_audio(b).numpy(), ref)
+    same = pair_scores(ref, ref)
+    assert same == {"mcd": 0.0, "log_f0_rmse": 0.0, "f0_corr": pytest.approx(1.0)}
+    assert 0 < resynth["mcd"] < other["mcd"] and resynth["log_f0_rmse"] < other["log_f0_rmse"], (resynth, other)
+
+
+def test_score_cli_on_real_audio_of_any_rate_and_channels(tmp_path, slt_wavs):
+    """PRED_DIR: the slt sentences (one made stereo at 44.1 kHz); REF_DIR: the same ids resynthesised."""
+    from espnet_softvc.feats.log_mel import wav_to_mel
+    from espnet_softvc.vocoders import GriffinLim
+
+    pred, ref = tmp_path / "pred", tmp_path / "ref"
+    pred.mkdir()
+    lines = []
+    for utt, (path, text) in slt_wavs.items():
+        shutil.copy(path, pred / f"{utt}.wav")
+        lines.append(f"{utt} {text}")
+        wav = GriffinLim()(torch.from_numpy(wav_to_mel(path).T)).numpy()
+        (ref / "sub").mkdir(parents=True, exist_ok=True)
+        sf.write(ref / "sub" / f"{utt}.wav", wav, 16000)
+    stereo = load_audio(pred / "slt0.wav", 44100).numpy()
+    sf.write(pred / "slt0.wav", np.stack([stereo, stereo], 1), 44100)
+    (tmp_path / "text").write_text("\n".join(sorted(lines)) + "\n")
+    out = tmp_path / "out"
+    proc = run_cli(SCORE, pred, "--text", tmp_path / "text", "--ref_dir", ref, "--out_dir", out, check=True)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_utts"] == 4 and summary["n_paired"] == 4 and summary["n_words"] > 20
+    assert summary["wer"] < 50 and summary["spk_sim"] > 0.8 and 1 < summary["dnsmos_ovrl"] < 5
+    assert 0 < summary["mcd"] < 20 and -1 <= summary["f0_corr"] <= 1, summary
+    rows = (out / "scores.csv").read_text().splitlines()
+    assert rows[0].startswith("utt,seconds,wer,cer,hyp,spk_sim") and len(rows) == 5
+    assert '"wer": ' in proc.stdout
+
+
+def test_score_cli_errors(tmp_path, slt_wavs):
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    shutil.copy(slt_wavs["slt0"][0], pred / "a.wav")
+    (tmp_path / "text").write_text("b some words\n")
+    proc = run_cli(SCORE, pred, "--text", tmp_path / "text", "--out_dir", tmp_path / "out")
+    assert_user_error(proc, "text", "no transcript for 1 wavs", "a")
+    (pred / "b.wav").write_bytes(b"not audio")
+    proc = run_cli(SCORE, pred, "--out_dir", tmp_path / "out")
+    assert_user_error(proc, "b.wav", "not a readable audio file")
+    proc = run_cli(SCORE, tmp_path / "nothing", "--out_dir", tmp_path / "out")
+    assert_user_error(proc, "nothing", "does not exist")
+    assert not (tmp_path / "out").exists()
