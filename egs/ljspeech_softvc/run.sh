@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Soft-VC acoustic models (+ denoising postnets, + stock ESPnet TTS baselines) on LJSpeech or the built-in tiny
-# espeak-ng corpus, ESPnet style: this script sets the corpus' options and runs the stages of ./softvc.sh (as an
+# corpus, ESPnet style: this script sets the corpus' options and runs the stages of ./softvc.sh (as an
 # egs2/<corpus>/tts1/run.sh runs tts.sh). Corpus locations: db.sh; data preparation: local/data.sh.
 #   ./run.sh [options]    e.g. ./run.sh --stage 5 --stop_stage 6 --unit_type soft
 # Options of this corpus (defaults in brackets):
 #   --corpus tiny|ljspeech   the built-in tiny corpus (configs conf/tuning/*_tiny.yaml, offline content encoder),
 #                            or LJSpeech downloaded in stage 1 (configs conf/*.yaml, HuBERT content encoder) [tiny]
-#   --num_utts N             tiny corpus: the first N sentences only [all 163]
+#   --num_utts N             tiny corpus: the first N sentences only [all]
 #   --dev_list FILE          LJSpeech dev utterance ids (the paper's split) [every 100th utterance]
 # Every other option goes to ./softvc.sh, after the ones set here:
 
@@ -20,7 +20,7 @@ args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --help | -h)
-      sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+      sed -n '2,/^$/s/^# \{0,1\}//p' "$(basename "$0")"
       ./softvc.sh --help | sed '/^Stages:/,$!d'
       exit 0
       ;;

@@ -2,9 +2,9 @@
 # Stage 1 of this recipe (called by softvc.sh): get the corpus and write the Kaldi data dirs data/{train,dev}
 # ({wav.scp,text,utt2spk,spk2utt}). Corpus locations: db.sh.
 #   local/data.sh [--corpus tiny|ljspeech] [--num_utts N] [--dev_list FILE]
-#   --corpus tiny      the built-in tiny corpus (163 sentences spoken by espeak-ng at 22.05 kHz), made in $TINY [default]
+#   --corpus tiny      the built-in tiny corpus (espnet_softvc.bin.make_corpus, LJSpeech layout), made in $TINY [default]
 #            ljspeech  LJSpeech 1.1, downloaded and unpacked in $LJSPEECH unless it is there already
-#   --num_utts N       tiny corpus: the first N sentences only [all 163]
+#   --num_utts N       tiny corpus: the first N sentences only [all]
 #   --dev_list FILE    LJSpeech dev utterance ids, one per line (the paper's split) [every 100th utterance]
 set -euo pipefail
 corpus=tiny

@@ -4,7 +4,8 @@
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
-      sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+      script=$0; [ -f "$script" ] || script=$(basename "$0")  # the script may have cd'ed to its own dir
+      sed -n '2,/^$/s/^# \{0,1\}//p' "$script"; exit 0 ;;
     --*=*) name=${1%%=*}; value=${1#*=}; shift ;;
     --*) name=$1; [ $# -ge 2 ] || { echo "$0: option $name needs a value" >&2; exit 1; }; value=$2; shift 2 ;;
     *) break ;;
