@@ -148,7 +148,7 @@ def test_training_killed_three_times_resumes_to_max_epoch(dumps, tmp_path):  # n
 STAGES = {1: "data prep", 2: "mel dump", 3: "unit dump", 4: "collect_stats"}
 RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
 OUTPUTS = ("downloads", "data", "dump", "exp")
-COMMON = ["--num_utts", "10", "--unit_type", "discrete", "--nj", "1"]
+COMMON = ["--num_utts", "16", "--unit_type", "discrete", "--nj", "1"]  # 15 train, 1 dev (every 15th)
 
 
 def snapshot(recipe):
@@ -201,7 +201,7 @@ def test_each_dump_stage_killed_mid_way_reruns_to_identical_outputs(tmp_path):
         shutil.rmtree(recipe / top)
 
     events = {  # stage -> the event that triggers its kill: mid-way through the stage's main work
-        1: count(recipe / "downloads/tiny/wavs", "*.wav", 3),  # the 3rd of 10 corpus wavs written
+        1: count(recipe / "downloads/tiny/wavs", "*.wav", 3),  # the 3rd corpus wav written
         2: in_log(recipe / "dump/org/train/log/dump_mels.0.log", "mels:"),  # computing the train mels
         3: temporary(recipe / "dump/discrete/train/data", "units.*.ark"),  # a unit shard being written
         4: lambda: (recipe / "exp/stats_softvc_discrete/.collect_stats.tmp").exists(),  # collect_stats staging
