@@ -1,6 +1,18 @@
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+
+# The decoder loop of softvc/fast.py in C++ (plain CPython API, no torch headers: torch is not importable yet when a
+# fresh `pip install -e .` runs this file). optional: without a compiler the install goes on and fast.py runs its
+# TorchScript loop (same numerics).
+decode_ext = Extension(
+    "espnet_softvc.softvc._decode_ext",
+    ["espnet_softvc/softvc/csrc/decode.cpp"],
+    extra_compile_args=["-O3", "-std=c++17", "-pthread", "-ffp-contract=off"],
+    extra_link_args=["-pthread"],
+    language="c++",
+    optional=True,
+)
 
 setup(
     name="espnet-softvc",
@@ -11,6 +23,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["espnet_softvc", "espnet_softvc.*"]),
     package_data={"espnet_softvc": ["data/*.txt"]},
+    ext_modules=[decode_ext],
     install_requires=[
         "espnet==202511",
         "torchaudio==2.11.0",

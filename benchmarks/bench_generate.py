@@ -1,17 +1,26 @@
-"""Speed and deviation of ``AcousticModel.generate`` (fused loop, softvc/fast.py) against the original loop.
+"""Speed of the decoding loop (softvc/fast.py) against this machine's limits and the original loop, in one run.
 
-    python benchmarks/bench_generate.py [--quick] [--checkpoint hubert-soft-0321fd7e.pt] [--threads 2]
+    python benchmarks/bench_generate.py [--quick] [--checkpoint hubert-soft-0321fd7e.pt] [--seconds 5]
 
-Without --checkpoint a soft model is trained here first (cached in --work_dir): the tiny espeak-ng corpus, its
-log-mels, and stand-in soft units = a fixed random projection of the mel averaged over frame pairs (50 Hz), then
---train_steps AdamW steps of the original recipe (batch 4, 1.5 s crops). Random weights are not enough: a trained LSTM
-saturates its gates and feeds back its own mel, which is where reduced precision drifts.
+1. Model: --checkpoint (original format), else a soft model trained here first and cached in --work_dir (a minute
+   or two): --utts utterances of the built-in flite ARCTIC corpus, their log-mels, stand-in soft units (a fixed random
+   projection of the mel averaged over frame pairs, 50 Hz), --train_steps AdamW steps of the original recipe (batch
+   4, 1 s crops). Random weights are not enough: a trained LSTM saturates its gates and feeds back its own mel, which
+   is where reduced precision drifts.
+2. Limits, measured here at each thread count: the read bandwidth of a 512 MB buffer (DRAM) and of a buffer as
+   large as each mode's per-frame decoder weights read over and over (L3-resident where it fits), best of several
+   passes of the C++ extension's streaming read or torch.sum, whichever is faster. A mode's limit is the time to read
+   its weights once per frame: fp32 (51 MB at the paper's sizes, more than the 32 MB L3) at the DRAM bandwidth, the
+   others at their own buffer's (bf16 / fp16 26 MB, int8 13 MB). The fp32 FMA peak (torch.mm on cache-resident
+   blocks) gives the compute bound of the float modes, which batch 16 meets before the memory limit.
+3. Timing: per thread count and batch, the original loop (``Decoder.generate``: one nn.LSTM call per layer per frame)
+   on the first --original_seconds, and every mode of ``fast.decode`` on --seconds of audio, interleaved, best of
+   --repeats. Decoder only (the encoder output is computed once; ``generate`` adds the encoder's time).
 
-Columns: rtf = seconds of compute per second of audio (all rows of the batch); speed-up = time of the ORIGINAL loop
-(restated below, one nn.LSTM call per layer per frame) / time of the mode, same batch and length; max/mean diff =
-abs mel difference from the exact fused fp32 output (for fp32: from the original loop); peak MB = growth of the
-process peak RSS during the call (CPU) or peak CUDA memory. The original loop costs the same per frame at any length,
-so beyond --original_seconds it runs (and is compared) on the first --original_seconds only, its time scaled (*).
+Columns: ms/frame = seconds per decoder step (all rows of the batch); limit = the mode's memory limit per step;
+x limit = ms/frame / limit; x compute = ms/frame / compute bound (float modes); speed-up = original loop's time per
+step / the mode's; max/mean diff = abs mel difference from the original loop on the frames both ran. Modes: fp32,
+bf16, fp16, int8 on the default backend (C++ where built), fp32-ts = the TorchScript fallback loop.
 """
 
 import argparse
@@ -24,25 +33,12 @@ import torch
 
 from espnet_softvc.data.corpus import build
 from espnet_softvc.feats.log_mel import wav_to_mel
+from espnet_softvc.softvc import fast
 from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.model import AcousticModel
 
 FRAMES_PER_SECOND = 100
-
-
-def original_generate(model, units, frames):
-    """bshall/acoustic-model's generate restated, stopped after `frames`: (B, N, 256) -> (B, frames, 128)."""
-    dec = model.decoder
-    xs = model.encoder(units)[:, :frames]
-    m, h1, h2, h3, out = xs.new_zeros(xs.size(0), 128), None, None, None, []
-    for x in torch.unbind(xs, dim=1):
-        x1, h1 = dec.lstm1(torch.cat((x, dec.prenet(m)), dim=1).unsqueeze(1), h1)
-        x2, h2 = dec.lstm2(x1, h2)
-        x = x1 + x2
-        x3, h3 = dec.lstm3(x, h3)
-        m = dec.proj(x + x3).squeeze(1)
-        out.append(m)
-    return torch.stack(out, dim=1)
+DRAM_BYTES = 512 * 2**20
 
 
 def stand_in_units(mel, projection):
@@ -52,13 +48,14 @@ def stand_in_units(mel, projection):
 
 
 def corpus(work_dir, num_utts):
-    build(work_dir / "corpus", num_utts)
-    mels = [torch.from_numpy(wav_to_mel(p)).T.contiguous() for p in sorted((work_dir / "corpus").rglob("*.wav"))]
+    build(work_dir / "corpus", num_utts=num_utts, others=(), num_test=0)
+    wavs = sorted((work_dir / "corpus" / "wavs").rglob("*.wav"))
+    mels = [torch.from_numpy(wav_to_mel(p)).T.contiguous() for p in wavs]
     projection = torch.randn(128, 256, generator=torch.Generator().manual_seed(0)) / 128**0.5
     return mels, [stand_in_units(m, projection) for m in mels]
 
 
-def train(mels, units, steps, batch=4, seconds=1.5):
+def train(mels, units, steps, batch=4, seconds=1.0):
     """Teacher-forced training with the original optimizer and loss on random ``seconds`` crops."""
     torch.manual_seed(0)
     model = AcousticModel()
@@ -76,102 +73,147 @@ def train(mels, units, steps, batch=4, seconds=1.5):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 20 == 0 or step == steps:
+        if step % 25 == 0 or step == steps:
             print(f"  train step {step}/{steps}: L1 {loss.item():.3f}", flush=True)
     return model.eval(), loss.item()
 
 
-def peak_rss_mb():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 1024
+def weight_bytes(decoder, precision):
+    """Bytes of decoder weights one step reads: prenet layer 2 and the LSTMs (without lstm1's encoder columns,
+    projected before the loop) at the precision's width, prenet layer 1 and proj at float32."""
+    width = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}[precision]
+    hidden, pre = decoder.lstm1.hidden_size, decoder.prenet.net[3].out_features
+    small = decoder.prenet.net[0].weight.numel() + decoder.proj.weight.numel()
+    main = decoder.prenet.net[3].weight.numel() + 4 * hidden * (pre + hidden) + 2 * 4 * hidden * 2 * hidden
+    return width * main + 4 * small, main + small  # bytes, multiply-adds per batch row
 
 
-def measure(fn, repeats, device):
-    """(min seconds over repeats, output, peak memory growth MB)."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS (Linux)
-        base = peak_rss_mb()
+def read_seconds(nbytes, threads, repeats):
+    """Best seconds to read an nbytes buffer once (extension's streaming read or torch.sum) at ``threads``."""
+    buf = torch.ones(nbytes // 4)
+    torch.set_num_threads(threads)
     best = float("inf")
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        if fast.EXTENSION:
+            best = min(best, fast._decode_ext.stream_read(buf.data_ptr(), buf.numel() * 4, 2, threads))
         start = time.perf_counter()
-        out = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        buf.sum()
         best = min(best, time.perf_counter() - start)
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda" else peak_rss_mb() - base
-    return best, out, peak
+    return best
+
+
+def fma_peak(threads, repeats=5, n=256, blocks=64):
+    """fp32 multiply-adds per second of torch.mm on cache-resident n x n blocks at ``threads``."""
+    torch.set_num_threads(threads)
+    a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(blocks):
+            torch.mm(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return blocks * n**3 / best
+
+
+def limits(decoder, modes, threads, repeats):
+    """{"dram": B/s, "peak": MAC/s, mode: (limit seconds per step, bytes, buffer B/s)} at ``threads``."""
+    dram = DRAM_BYTES / read_seconds(DRAM_BYTES, threads, max(2, repeats // 2))
+    out = {"dram": dram, "peak": fma_peak(threads)}
+    for mode in modes:
+        nbytes, macs = weight_bytes(decoder, mode)
+        bandwidth = dram if mode == "fp32" else nbytes / read_seconds(nbytes, threads, 4 * repeats)
+        out[mode] = (nbytes / bandwidth, nbytes, bandwidth, macs)
+    return out
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 s and 10 s, fewer training steps and repeats")
+    parser.add_argument("--quick", action="store_true", help="shorter audio, fewer repeats")
     parser.add_argument("--checkpoint", type=Path, help="a trained soft model, original format (else train one)")
     parser.add_argument("--work_dir", type=Path, default=Path("/tmp/bench_generate"))
-    parser.add_argument("--train_steps", type=int, default=None, help="default 200 (--quick 60)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--utts", type=int, default=40, help="corpus utterances to train on")
+    parser.add_argument("--train_steps", type=int, default=120)
+    parser.add_argument("--threads", type=int, nargs="+", default=None, help="default: 1 and all cores")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--seconds", type=float, nargs="+", default=None, help="default 2 10 60 (--quick 2 10)")
-    parser.add_argument("--original_seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=None, help="default 3 (--quick 2); the minimum is kept")
+    parser.add_argument("--seconds", type=float, default=None, help="audio per row (default 5, --quick 2)")
+    parser.add_argument("--original_seconds", type=float, default=None, help="default 1 (--quick 0.5)")
+    parser.add_argument("--repeats", type=int, default=None, help="default 4 (--quick 2); the minimum is kept")
     args = parser.parse_args()
-    steps = args.train_steps or (60 if args.quick else 200)
-    seconds = args.seconds or ([2, 10] if args.quick else [2, 10, 60])
-    repeats = args.repeats or (2 if args.quick else 3)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    modes = ["fp32", "bf16"] + (["int8"] if device.type == "cpu" else [])
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    original_seconds = min(seconds, args.original_seconds or (0.5 if args.quick else 1.0))
+    repeats = args.repeats or (2 if args.quick else 4)
+    cores = len(os.sched_getaffinity(0))
+    threads = args.threads or sorted({1, cores})
+    modes = list(fast.PRECISIONS)
 
-    mels, units = corpus(args.work_dir, 20 if args.quick else 60)
     if args.checkpoint:
         model, origin = load_original(args.checkpoint, "soft"), str(args.checkpoint)
+        generator = torch.Generator().manual_seed(0)
+        units = [torch.randn(int(seconds * FRAMES_PER_SECOND // 2) * 4, 256, generator=generator)]
     else:
-        path = args.work_dir / f"trained-{steps}.pt"
+        mels, units = corpus(args.work_dir, args.utts)
+        path = args.work_dir / f"trained-{args.train_steps}.pt"
         if not path.exists():
-            print(f"training a soft model for {steps} steps on {len(mels)} tiny-corpus utterances ...", flush=True)
-            model, loss = train(mels, units, steps)
-            save_original(model, path, steps, loss)
-        model, origin = load_original(path, "soft"), f"{path} (trained here, {steps} steps)"
-    model.to(device)
-    stream = torch.cat(units).to(device)  # all utterances back to back, cut into the benchmark lengths
+            print(f"training a soft model for {args.train_steps} steps on {len(mels)} utterances ...", flush=True)
+            trained, loss = train(mels, units, args.train_steps)
+            save_original(trained, path, args.train_steps, loss)
+        model, origin = load_original(path, "soft"), f"{path} (trained here, {args.train_steps} steps)"
+    decoder = model.decoder.eval()
+    stream = torch.cat(units)  # all utterances back to back, cut into rows
+    n = int(seconds * FRAMES_PER_SECOND // 2)
+    frames, original_frames = 2 * n, int(original_seconds * FRAMES_PER_SECOND)
     print(
-        f"model: {origin}; device {device}, {args.threads} threads, torch {torch.__version__}, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"model: {origin}; torch {torch.__version__}, {cores} cores, C++ extension "
+        f"{'built' if fast.EXTENSION else 'NOT built (TorchScript fallback)'}; load average {os.getloadavg()[0]:.1f}"
     )
-    columns = [("mode", 9), ("batch", 6), ("audio s", 8), ("rtf", 9), ("speed-up", 10), ("max diff", 10)]
-    columns += [("mean diff", 11), ("peak MB", 9)]
-    header = "".join(f"{name:<{w}}" if name == "mode" else f"{name:>{w}}" for name, w in columns)
-    print(header + "\n" + "-" * len(header), flush=True)
-    for batch in args.batches:
-        for sec in seconds:
-            n = int(sec * FRAMES_PER_SECOND // 2)
-            rows = torch.stack([stream[(b * 997) % (len(stream) - n) :][:n] for b in range(batch)])
-            audio = batch * sec
-            frames = min(2 * n, int(args.original_seconds * FRAMES_PER_SECOND))
+    print(f"per step: {frames} frames per row ({seconds:g} s), the original loop on the first {original_frames}")
+    header = f"{'threads':>7}{'batch':>6}  {'mode':<8}{'ms/frame':>9}{'limit':>8}{'x limit':>9}{'x compute':>10}"
+    header += f"{'speed-up':>10}{'max diff':>10}{'mean diff':>10}"
+    for nthreads in threads:
+        lim = limits(decoder, modes, nthreads, repeats)
+        print(
+            f"\n{nthreads} thread(s): DRAM {lim['dram'] / 1e9:.1f} GB/s, fp32 FMA peak {lim['peak'] / 1e9:.1f} GMAC/s; "
+            + ", ".join(f"{m} weights {lim[m][1] / 2**20:.1f} MiB read at {lim[m][2] / 1e9:.1f} GB/s" for m in modes)
+        )
+        print(header + "\n" + "-" * len(header), flush=True)
+        for batch in args.batches:
+            torch.set_num_threads(nthreads)
+            units_b = torch.stack([stream[(b * 997) % (len(stream) - n) :][:n] for b in range(batch)])
             with torch.inference_mode():
-                t_orig, ref, peak = measure(lambda r=rows, f=frames: original_generate(model, r, f), 1, device)
-            scaled = 2 * n / frames
-            t_orig *= scaled
-            mark = "*" if scaled > 1 else ""
-            print(f"{'original':<9}{batch:>6}{sec:>8g}{t_orig / audio:>8.3f}{mark:1}{1:>10.1f}{'':>21}{peak:>9.0f}")
-            exact = None
-            for mode in modes:
-                model.generate(rows[:, :5], precision=mode)  # fused weights built outside the timing
-                t, out, peak = measure(lambda r=rows, m=mode: model.generate(r, precision=m), repeats, device)
-                other = ref if mode == "fp32" else exact
-                diff = (out[:, : other.size(1)] - other).abs()
-                exact = out if mode == "fp32" else exact
-                print(
-                    f"{mode:<9}{batch:>6}{sec:>8g}{t / audio:>9.4f}{t_orig / t:>10.1f}"
-                    f"{diff.max().item():>10.1e}{diff.mean().item():>11.1e}{peak:>9.0f}",
-                    flush=True,
-                )
+                xs = model.encoder(units_b)
+                calls = {"original": lambda xs=xs: decoder.generate(xs[:, :original_frames])}
+                calls.update({m: lambda m=m, xs=xs: fast.decode(decoder, xs, m) for m in modes})
+                calls["fp32-ts"] = lambda xs=xs: fast.decode(decoder, xs, "fp32", backend="torchscript")
+                for fn in calls.values():  # warm-up: fused weights built, threads started, pages touched
+                    fn()
+                best, outs = {}, {}
+                for _ in range(repeats):  # interleaved: a load change hits every mode alike
+                    for name, fn in calls.items():
+                        sec, outs[name] = timed(fn)
+                        best[name] = min(best.get(name, float("inf")), sec)
+            per_step = {k: v / (original_frames if k == "original" else frames) for k, v in best.items()}
+            ref = outs["original"]
+            for name in calls:
+                t = per_step[name]
+                mode = name.removesuffix("-ts")
+                limit = lim[mode][0] if mode in modes else None
+                compute = batch * lim[mode][3] / lim["peak"] if mode in ("fp32", "bf16", "fp16") else None
+                diff = (outs[name][:, :original_frames] - ref).abs()
+                cells = [
+                    f"{nthreads:>7}{batch:>6}  {name:<8}{t * 1e3:>9.3f}",
+                    f"{limit * 1e3:>8.3f}{t / limit:>9.2f}" if limit else f"{'':>17}",
+                    f"{t / compute:>10.2f}" if compute else f"{'':>10}",
+                    f"{per_step['original'] / t:>10.1f}",
+                    f"{diff.max().item():>10.1e}{diff.mean().item():>10.1e}" if name != "original" else "",
+                ]
+                print("".join(cells), flush=True)
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
