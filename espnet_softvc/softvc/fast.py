@@ -258,10 +258,9 @@ def _decode(
 try:  # TorchScript removes the Python interpreter from the per-frame loop; eager Python is the fallback
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, still the cheapest loop
-        _frame_script = torch.jit.script(_frame)
         _decode_loop = torch.jit.script(_decode)
 except Exception:  # pragma: no cover - TorchScript unavailable in this build
-    _frame_script, _decode_loop = _frame, _decode
+    _decode_loop = _decode
 
 
 def _loop_args(w):
@@ -286,7 +285,7 @@ class Stepper:
 
     def step(self):
         x = self.xproj.index_select(1, self.t).squeeze(1)
-        _frame_script(x, self.m, self.m, self.bufs, *self.args)
+        _frame(x, self.m, self.m, self.bufs, *self.args)  # eager: a graph replays kernels, Python runs at capture
         self.out.index_copy_(1, self.t, self.m.unsqueeze(1))
         self.t.add_(1)
 
