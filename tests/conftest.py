@@ -98,6 +98,26 @@ def epoch_results(log):
     }
 
 
+RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
+
+
+def copy_recipe(dest):
+    """The recipe's own files (no data, dump, exp) in ``dest``, with conf -> the repository's conf/."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RECIPE_FILES:
+        src = REPO / "egs/ljspeech_softvc" / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    (dest / "conf").symlink_to(REPO / "conf")
+    return dest
+
+
+def recipe_env():
+    """The environment of a user running the recipe with this interpreter's venv."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
+
+
 def run_cli(module, *args, check=None):
     """Run ``python -m module args`` and return the CompletedProcess (text output)."""
     proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True)

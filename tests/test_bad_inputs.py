@@ -22,7 +22,7 @@ from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.utils.io import load_audio
-from tests.conftest import assert_user_error, run_cli, task_args
+from tests.conftest import assert_user_error, copy_recipe, recipe_env, run_cli, task_args
 
 REPO = Path(__file__).resolve().parents[1]
 MELS, GENERATE, DENOISE = "espnet_softvc.bin.mels", "espnet_softvc.bin.generate", "espnet_softvc.bin.denoise"
@@ -392,21 +392,11 @@ def test_bad_input(name, world, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_recipe_stage_names_the_bad_data_dir(world, tmp_path):
     """Stage 2 of the recipe, run by a user on a data dir whose text lost an utterance: one line, the file named."""
-    recipe = tmp_path / "ljspeech_softvc"
-    shutil.copytree(
-        REPO / "egs/ljspeech_softvc",
-        recipe,
-        ignore=lambda d, names: [
-            n for n in names if d.endswith("ljspeech_softvc") and n not in ("run.sh", "cmd.sh", "path.sh", "utils")
-        ],
-    )
-    (recipe / "conf").symlink_to(REPO / "conf")
+    recipe = copy_recipe(tmp_path / "ljspeech_softvc")
     shutil.copytree(world["root"] / "data", recipe / "data")
     edit_lines(recipe / "data/train/text", lambda lines: lines[1:])
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
-    proc = subprocess.run(
-        ["./run.sh", "--stage", "2", "--stop_stage", "2"], cwd=recipe, env=env, capture_output=True, text=True
-    )
+    cmd = ["./run.sh", "--stage", "2", "--stop_stage", "2"]
+    proc = subprocess.run(cmd, cwd=recipe, env=recipe_env(), capture_output=True, text=True)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "error: " in line]
     assert len(errors) == 1 and "data/train/text: utterance ids differ from wav.scp" in errors[0], proc.stderr

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from espnet_softvc.bin.softvc_inference import Unit2Speech
-from tests.conftest import REPO, TRAIN, dev_units, epoch_results, task_args
+from tests.conftest import TRAIN, copy_recipe, dev_units, epoch_results, recipe_env, task_args
 
 pytestmark = pytest.mark.slow
 MAX_EPOCH = 6  # enough that the third kill still finds the run training
@@ -146,7 +146,6 @@ def test_training_killed_three_times_resumes_to_max_epoch(dumps, tmp_path):  # n
 
 # --- dump stages ---------------------------------------------------------------------------------------------------
 STAGES = {1: "data prep", 2: "mel dump", 3: "unit dump", 4: "collect_stats"}
-RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
 OUTPUTS = ("downloads", "data", "dump", "exp")
 COMMON = ["--num_utts", "16", "--unit_type", "discrete", "--nj", "1"]  # 15 train, 1 dev (every 15th)
 
@@ -177,22 +176,13 @@ def checkpoint_content(path):
     return {k: v.numpy().tobytes() if torch.is_tensor(v) else v for k, v in checkpoint.items()}
 
 
-def recipe_env():
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
-
-
 def run_stage(recipe, stage, log):
     proc = start(["./run.sh", "--stage", str(stage), "--stop_stage", str(stage), *COMMON], log, recipe, recipe_env())
     assert proc.wait() == 0, Path(log).read_text()[-3000:]
 
 
 def test_each_dump_stage_killed_mid_way_reruns_to_identical_outputs(tmp_path):
-    recipe = tmp_path / "ljspeech_softvc"
-    recipe.mkdir()
-    for name in RECIPE_FILES:
-        src = REPO / "egs/ljspeech_softvc" / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, recipe / name)
-    (recipe / "conf").symlink_to(REPO / "conf")
+    recipe = copy_recipe(tmp_path / "ljspeech_softvc")
     for stage in STAGES:  # the uninterrupted reference run
         run_stage(recipe, stage, tmp_path / f"reference{stage}.log")
     reference = snapshot(recipe)

@@ -4,7 +4,6 @@ local and Slurm job runners keeping arguments intact."""
 
 import json
 import math
-import os
 import re
 import shutil
 import stat
@@ -19,24 +18,9 @@ import pytest
 import torch
 
 from espnet_softvc.softvc.model import AcousticModel
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_recipe, recipe_env
 
-RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
 COMMON = ["--num_utts", "30", "--unit_type", "discrete", "--nj", "2"]  # 28 train, 2 dev utterances
-
-
-def recipe_env():
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
-
-
-def copy_recipe(dest):
-    """The recipe's own files (no data, dump, exp) in ``dest``, with conf -> the repository's conf/."""
-    dest.mkdir(parents=True)
-    for name in RECIPE_FILES:
-        src = REPO / "egs/ljspeech_softvc" / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    (dest / "conf").symlink_to(REPO / "conf")
-    return dest
 
 
 def run_recipe(recipe, *args):

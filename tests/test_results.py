@@ -186,3 +186,35 @@ def test_baseline_data_refuses_units_of_other_audio(baseline_inputs, tmp_path):
     with pytest.raises(UserError, match="utt0 durations sum to 2"):
         (tmp_path / "d").write_text("utt0 2\nutt1 2\nutt2 2\n")
         baseline_data.check_durations(tmp_path / "d", root / "feats.scp")
+
+
+@pytest.mark.slow
+def test_judged_rows_and_reference_rows(tmp_path, slt_wavs):
+    """With --text / --wav_scp every row is judged on wavs (a decode without wavs is vocoded by Griffin-Lim) and the
+    ground truth and its Griffin-Lim resynthesis come first; a blurred decode reads worse than the resynthesis."""
+    from espnet_softvc.feats.log_mel import wav_to_mel
+
+    utts = sorted(slt_wavs)[:3]
+    refs = {u: wav_to_mel(slt_wavs[u][0]).T for u in utts}
+    (tmp_path / "dump" / "dev").mkdir(parents=True)
+    (tmp_path / "dump" / "train").mkdir(parents=True)
+    for dset in ("dev", "train"):
+        dump = tmp_path / "dump" / dset
+        kaldiio.save_ark(str(dump / "feats.ark"), refs, scp=str(dump / "feats.scp"))
+    (tmp_path / "text").write_text("".join(f"{u} {slt_wavs[u][1]}\n" for u in utts))
+    (tmp_path / "wav.scp").write_text("".join(f"{u} {slt_wavs[u][0]}\n" for u in utts))
+    model = tmp_path / "exp" / "softvc"
+    _fake_model(model, "softvc", dict(discrete=True), {1: {"train": {"loss": 1.0}, "valid": {"loss": 1.0}}}, None)
+    blurred = {u: np.repeat(m.reshape(-1, 16, 8).mean(-1), 8, -1)[:, :128] for u, m in refs.items()}  # 16 bands
+    _write_npy_scp(model / "decode_dev" / "norm", blurred)
+    judging = results.Judging(tmp_path / "text", tmp_path / "wav.scp", tmp_path / "exp" / "reference")
+    rows = results.write_results(tmp_path / "exp", tmp_path / "dump", tmp_path / "out", judging=judging)
+    by_tag = {row.tag: row for row in rows}
+    assert [row.tag for row in rows][:2] == ["ground_truth", "resynthesis_gl"]
+    truth, resynth, model_row = by_tag["ground_truth"], by_tag["resynthesis_gl"], by_tag["softvc"]
+    assert truth.values["spk_sim"] > 0.9 and resynth.values["spk_sim"] > 0.8
+    assert truth.values["wer"] <= 60 and resynth.values["mcd"] < model_row.values["mcd"]
+    assert model_row.values["wer"] > resynth.values["wer"] and 1 < model_row.values["dnsmos"] < 5
+    assert len(list((model / "decode_dev" / "wav_gl").glob("*.wav"))) == 3  # vocoded for the judges
+    text = (tmp_path / "out" / "RESULTS.md").read_text()
+    assert "| ground truth (recordings) | `ground_truth` |" in text and "WER (%)" in text

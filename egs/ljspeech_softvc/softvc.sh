@@ -6,7 +6,8 @@
 #
 # Stages: 1 data prep (local/data.sh)  2 mel dump, then removal of too-short / too-long utterances (every model,
 #         baselines included, uses the kept ones)  3 unit dump  4 stats/token list  5 train  6 decode
-#         7 denoising postnets  8 scoring (RESULTS.md)  9 ESPnet baselines  10 pack (+ optional upload)
+#         7 denoising postnets  8 scoring (RESULTS.md: mel distances, and outside judges on the wavs: pocketsphinx
+#         WER, resemblyzer speaker similarity, DNSMOS; reference rows)  9 ESPnet baselines  10 pack (+ upload)
 # Options (defaults in brackets; *_args and *_opts are split at spaces, as in ESPnet):
 #   --stage N --stop_stage M          stages to run [1, 10]
 #   --nj N                            parallel jobs for dumps and decoding [2]
@@ -349,8 +350,10 @@ score_results() {  # RESULTS.md, results.csv, mels_<utt>.png, curves.png in the 
     "$baseline_inference_config")
   ${train_cmd} exp/log/score.log \
     python -m espnet_softvc.bin.results exp dump --set "$eval_set" --train_set "$train_set" --out_dir . \
-    --corpus "$corpus_name" --maxlenratio "$maxlenratio"
-  log "results: $PWD/RESULTS.md (table), results.csv, mels_*.png, curves.png"
+    --corpus "$corpus_name" --maxlenratio "$maxlenratio" --text "dump/$eval_set/text" \
+    --wav_scp "dump/$eval_set/wav.scp" ${vocoder_file:+--vocoder_file "$vocoder_file"}
+  log "results: $PWD/RESULTS.md (table), results.csv, mels_*.png, curves.png; judges' scores per utterance in" \
+    "exp/*/decode_${eval_set}*/score/ and exp/reference/*/score/"
 }
 if run_stage 8; then
   score_results

@@ -15,7 +15,9 @@ from espnet_softvc.utils.errors import cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Build the built-in corpus (CMU ARCTIC prompts, flite voices).")
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--num_utts", type=int, default=None, help="train + dev: the first N ARCTIC \"a\" prompts (default all 593)")
+    parser.add_argument(
+        "--num_utts", type=int, default=None, help='train + dev: the first N ARCTIC "a" prompts (default all 593)'
+    )
     voices = "a flite voice (slt rms awb kal16 kal) or an espeak-ng voice (e.g. en-us)"
     parser.add_argument("--voice", default="slt", help=f"target speaker: {voices} [slt]")
     parser.add_argument("--dev_every", type=int, default=15, help="every N-th sentence goes to dev [15]")

@@ -8,8 +8,10 @@ See ``espnet_softvc.scoring.results`` for what is read and written.
 import argparse
 from pathlib import Path
 
-from espnet_softvc.scoring.results import write_results
-from espnet_softvc.utils.errors import cli
+import torch
+
+from espnet_softvc.scoring.results import Judging, write_results
+from espnet_softvc.utils.errors import UserError, cli
 
 
 @cli
@@ -29,7 +31,16 @@ def main(argv=None):
         default=3.0,
         help="--maxlenratio of the free-running decodes, to count utterances that hit it [3.0]",
     )
+    parser.add_argument("--text", type=Path, help="Kaldi text of the set: judge every row (WER, similarity, DNSMOS)")
+    parser.add_argument("--wav_scp", type=Path, help="Kaldi wav.scp of the set: ground truth and reference speaker")
+    parser.add_argument("--vocoder_file", help="also a resynthesis row through this vocoder (HiFi-GAN .pt, PWG .pkl)")
     args = parser.parse_args(argv)
+    judging = None
+    if (args.text is None) != (args.wav_scp is None):
+        raise UserError("--text and --wav_scp go together (the judges need both)")
+    if args.text is not None:
+        judging = Judging(args.text, args.wav_scp, Path(args.exp_dir) / "reference", args.vocoder_file)
+    torch.set_num_threads(1)
     rows = write_results(
         args.exp_dir,
         args.ref_dir,
@@ -40,6 +51,7 @@ def main(argv=None):
         args.tags,
         args.plot_utts,
         args.maxlenratio,
+        judging,
     )
     print(f"wrote {Path(args.out_dir) / 'RESULTS.md'} ({len(rows)} rows), results.csv and figures")
 

@@ -19,6 +19,7 @@ Writes ``RESULTS.md``, ``results.csv``, ``mels_<utt>.png`` and ``curves.png`` to
 
 import csv
 import datetime
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import kaldiio
 import numpy as np
+import torch
 import yaml
 
 from espnet_softvc.scoring import metrics
@@ -44,6 +46,9 @@ COLUMNS = {  # key: (header, format)
     "mel_snr": ("mel-SNR (dB)", "{:.2f}"),
     "lsd": ("LSD (dB)", "{:.2f}"),
     "mcd": ("MCD (dB)", "{:.2f}"),
+    "wer": ("WER (%)", "{:.1f}"),
+    "spk_sim": ("speaker similarity", "{:.3f}"),
+    "dnsmos": ("DNSMOS OVRL", "{:.2f}"),
     "length_error": ("length error (%)", "{:.1f}"),
     "params": ("parameters", "{:,.0f}"),
     "epochs": ("epochs", "{:.0f}"),
@@ -58,6 +63,10 @@ METHOD_NOTES = [
     "differs; `length error` = mean |T_generated - T_reference| / T_reference shows by how much.",
     "MCD: the field's definition (as ESPnet's `evaluate_mcd`): mel-cepstra c1..c24 (orthonormal DCT-II of the "
     "natural-log mel, c0 excluded), aligned by DTW, 10 sqrt(2) / ln 10 x the euclidean distance per frame, averaged.",
+    "WER (pocketsphinx en-us, normalised text), speaker similarity (resemblyzer cosine to the ground-truth "
+    "speaker's mean embedding) and DNSMOS OVRL (speechmos) are judged on the decoded wavs (Griffin-Lim unless the "
+    "decode used another vocoder), the same way for every row: `softvc-score`, per-utterance scores in "
+    "`<decode dir>/score/`.",
     "RTF = mel generation time / audio duration (10 ms per frame), from ESPnet's decode log, vocoder excluded.",
     "Training time: the trainer's summed epoch times (training + validation), startup excluded.",
 ]
@@ -226,6 +235,96 @@ def _free_running(row, decode_dir, reference, normalized, maxlenratio, reduction
     return decode
 
 
+@dataclass
+class Judging:
+    """What the outside judges need: the Kaldi ``text`` and ``wav.scp`` of the evaluation set, where reference
+    decodes go, and the vocoder of the resynthesis rows (None: Griffin-Lim only)."""
+
+    text: Path
+    wav_scp: Path
+    work_dir: Path
+    vocoder_file: str = None
+
+
+def _vocode(mels, wav_dir, vocoder):
+    """Write ``{utt: (T, 128)}`` as ``wav_dir/<utt>.wav`` with ``vocoder`` (skipped if already complete)."""
+    from tqdm import tqdm
+
+    from espnet_softvc.utils.io import save_wav
+
+    if sorted(p.stem for p in Path(wav_dir).glob("*.wav")) == sorted(mels):
+        return
+    for utt, mel in tqdm(mels.items(), desc=f"vocode {wav_dir}"):
+        save_wav(Path(wav_dir) / f"{utt}.wav", vocoder(torch.from_numpy(mel).float()).numpy(), vocoder.sample_rate)
+
+
+def _judge(row, wavs, out_dir, judging, mels=None):
+    """WER, speaker similarity and DNSMOS of ``wavs`` (a dir of wavs or a wav.scp; made from ``mels`` with
+    Griffin-Lim when there is none) with ``softvc-score``, cached in ``out_dir/summary.json``."""
+    from espnet_softvc.scoring.score import score_dir
+
+    if judging is None:
+        for key in ("wer", "spk_sim", "dnsmos"):
+            row.set(key, None, "not judged (no --text / --wav_scp given)")
+        return
+    wavs = Path(wavs)
+    if mels is not None and not any(wavs.glob("*.wav")):
+        from espnet_softvc.vocoders import GriffinLim
+
+        wavs = wavs.with_name("wav_gl")
+        _vocode(mels, wavs, GriffinLim())
+    summary_file = Path(out_dir) / "summary.json"
+    inputs = [wavs] if wavs.is_file() else list(wavs.glob("*.wav"))
+    fresh = summary_file.exists() and summary_file.stat().st_mtime > max(p.stat().st_mtime for p in inputs)
+    summary = json.loads(summary_file.read_text()) if fresh else score_dir(wavs, out_dir, judging.text, judging.wav_scp)
+    row.set("wer", summary.get("wer"), "no transcript")
+    row.set("spk_sim", summary.get("spk_sim"), "no reference speaker")
+    row.set("dnsmos", summary.get("dnsmos_ovrl"), "no DNSMOS")
+
+
+def reference_rows(reference, judging):
+    """The ceiling rows: the ground-truth recordings, and their mels resynthesised by Griffin-Lim (and by the given
+    vocoder), judged the same way as the models; mel distances of the resynthesis' own mel to the ground truth."""
+    from espnet_softvc.feats.log_mel import wav_to_mel
+    from espnet_softvc.vocoders import GriffinLim, load_vocoder
+
+    truth = Row("ground truth (recordings)", "ground_truth", "ground_truth")
+    for key in (
+        "l1_train",
+        "l1_valid_tf",
+        "l1_valid_fr",
+        "ga_loss",
+        "mel_snr",
+        "lsd",
+        "mcd",
+        "length_error",
+        "params",
+        "epochs",
+        "train_time",
+        "rtf",
+    ):
+        truth.set(key, None, "reference row")
+    _judge(truth, judging.wav_scp, judging.work_dir / "ground_truth" / "score", judging)
+    rows = [truth]
+    vocoders = {"Griffin-Lim": (GriffinLim(), "resynthesis_gl")}
+    if judging.vocoder_file:
+        vocoders[Path(judging.vocoder_file).name] = (load_vocoder(judging.vocoder_file), "resynthesis_vocoder")
+    for name, (vocoder, tag) in vocoders.items():
+        row = Row(f"{name} resynthesis of the ground-truth mels", tag, tag)
+        wav_dir = judging.work_dir / tag / "wav"
+        _vocode(reference, wav_dir, vocoder)
+        resynthesized = {utt: wav_to_mel(wav_dir / f"{utt}.wav").T.astype(np.float64) for utt in reference}
+        scores = score(resynthesized, reference, tag)
+        for key in ("mel_snr", "lsd", "mcd", "length_error"):
+            row.set(key, scores[key], None)
+        row.set("l1_valid_fr", scores["l1"], None)
+        for key in ("l1_train", "l1_valid_tf", "ga_loss", "params", "epochs", "train_time", "rtf"):
+            row.set(key, None, "reference row")
+        _judge(row, wav_dir, judging.work_dir / tag / "score", judging)
+        rows.append(row)
+    return rows
+
+
 def _training(row, tts, stats, best, params, model_dir):
     """Columns from the trainer's stats: guided-attention loss at ``best``, epochs, time; parameters; curves."""
     valid = stats[best].get("valid", {})
@@ -245,7 +344,7 @@ def _training(row, tts, stats, best, params, model_dir):
     }
 
 
-def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxlenratio=3.0):
+def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxlenratio=3.0, judging=None):
     """The rows of one ``exp/<tag>/``: one per free-running decode dir ``decode_<eval_set><suffix>`` (at least one)."""
     model_dir = Path(model_dir)
     config = yaml.safe_load((model_dir / "config.yaml").read_text()) or {}
@@ -271,9 +370,12 @@ def model_rows(model_dir, reference, train_reference, eval_set, train_set, maxle
                 own = (stats[best][split]["l1_loss"], note)
             _teacher_forced_l1(row, column, model_dir / f"decode_{decode_set}_tf{suffix}", ref, normalized, own)
         reduction_factor = (config.get("tts_conf") or {}).get("reduction_factor", 1)
-        row.decoded = _free_running(
-            row, model_dir / f"{prefix}{suffix}", reference, normalized, maxlenratio, reduction_factor
-        )
+        decode_dir = model_dir / f"{prefix}{suffix}"
+        row.decoded = _free_running(row, decode_dir, reference, normalized, maxlenratio, reduction_factor)
+        if row.decoded is not None:
+            _judge(row, decode_dir / "wav", decode_dir / "score", judging, row.decoded)
+        else:
+            _judge(row, decode_dir, decode_dir, None)
         _training(row, config.get("tts"), stats, best, params, model_dir)
         rows.append(row)
     return rows
@@ -392,19 +494,27 @@ def plot_curves(rows, path):
 
 
 def write_results(
-    exp_dir, ref_dir, out_dir, eval_set="dev", train_set="train", corpus="", tags=None, plot_utts=2, maxlenratio=3.0
+    exp_dir,
+    ref_dir,
+    out_dir,
+    eval_set="dev",
+    train_set="train",
+    corpus="",
+    tags=None,
+    plot_utts=2,
+    maxlenratio=3.0,
+    judging=None,
 ):
-    """Score every model of ``exp_dir`` and write RESULTS.md, results.csv and the figures; returns the rows."""
+    """Score every model of ``exp_dir`` and write RESULTS.md, results.csv and the figures; returns the rows.
+    ``judging`` (a ``Judging``): also WER / speaker similarity / DNSMOS of every row, and the reference rows."""
     out_dir = Path(out_dir)
     reference = read_mels(Path(ref_dir) / eval_set / "feats.scp")
     train_reference = read_mels(Path(ref_dir) / train_set / "feats.scp")
-    rows = [
-        row
-        for d in find_model_dirs(exp_dir, tags)
-        for row in model_rows(d, reference, train_reference, eval_set, train_set, maxlenratio)
-    ]
+    rows = reference_rows(reference, judging) if judging is not None else []
+    for model_dir in find_model_dirs(exp_dir, tags):
+        rows += model_rows(model_dir, reference, train_reference, eval_set, train_set, maxlenratio, judging)
     table, notes = format_table(rows)
-    epochs = sorted({int(r.values["epochs"]) for r in rows})
+    epochs = sorted({int(r.values["epochs"]) for r in rows if "epochs" in r.values})
     utts = sorted(reference)[:plot_utts]
     figures = plot_mels(rows, reference, utts, out_dir) + [out_dir / "curves.png"]
     plot_curves(rows, out_dir / "curves.png")

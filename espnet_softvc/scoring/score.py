@@ -1,6 +1,7 @@
 """Scores of a directory of wavs by the outside judges (``softvc-score``): what a listener would check.
 
-For every ``*.wav`` of ``pred_dir`` (utterance id = file stem; any rate, any channel count; read as 16 kHz mono):
+For every ``*.wav`` of ``pred_dir`` (utterance id = file stem; any rate, any channel count; read as 16 kHz mono;
+a Kaldi ``wav.scp`` works too, for ``pred_dir`` and ``ref_dir``):
 
 - ``wer`` / ``cer`` (%): pocketsphinx's transcript against ``text`` (Kaldi ``uttid transcript``), normalised;
 - ``spk_sim``: cosine of the utterance's resemblyzer embedding to the speaker embedding of ``ref_dir``'s wavs;
@@ -26,7 +27,7 @@ from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.scoring import judges, metrics
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
-from espnet_softvc.utils.kaldi_data import read_scp
+from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
 
 COLUMNS = [
     "utt",
@@ -44,12 +45,16 @@ COLUMNS = [
 ]
 
 
-def read_wavs(directory, name):
-    """{utterance id (stem): 16 kHz mono waveform} of ``directory/**/*.wav``; ids must be unique."""
+def read_wavs(source, name):
+    """{utterance id: 16 kHz mono waveform} of ``source``: a directory (``**/*.wav``, id = file stem, unique) or a
+    Kaldi ``wav.scp`` (paths, no pipes)."""
+    source = Path(source)
+    if source.is_file():
+        return {utt: load_wav_entry(utt, path).numpy() for utt, path in read_scp(source).items()}
     wavs = {}
-    for path in find_files(directory, ".wav"):
+    for path in find_files(source, ".wav"):
         if path.stem in wavs:
-            raise UserError(f"{path}: utterance id {path.stem} appears twice in {name} {directory}")
+            raise UserError(f"{path}: utterance id {path.stem} appears twice in {name} {source}")
         wavs[path.stem] = load_audio(path).numpy()
     return wavs
 
