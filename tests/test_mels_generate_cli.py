@@ -1,5 +1,7 @@
 """The original front end (DESIGN §2) bit for bit, and the softvc-mels / softvc-generate CLIs as a user runs them."""
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,7 +12,7 @@ import torchaudio
 from espnet_softvc.feats.log_mel import SoftVCLogMel
 from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.model import AcousticModel
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import REALDEV, assert_user_error, run_cli
 
 
 def reference_mel(path):
@@ -51,6 +53,29 @@ def test_mels_match_original_front_end(tiny_corpus, mels_dir):
         assert mel.dtype == np.float32 and mel.shape == (128, n_samples // 160)
         assert np.array_equal(mel, ref)
     assert {p.parent.name for p in mels_dir.rglob("*.npy")} == {"train", "dev"}
+
+
+@pytest.mark.parametrize("name", ["speech_freesound_33711", "vctk_p240_00000", "vctk_p260_00000"])
+def test_front_end_and_units_on_real_48_and_24_khz_audio(tmp_path, name):
+    """Real recordings (48 kHz freesound, 24 kHz VCTK): softvc-mels equals the original front end, T = floor(S / 160),
+    and a HuBERT-shaped content encoder gives N = floor(S / 320) units."""
+    from espnet_softvc.units.hubert import ContentEncoder
+    from espnet_softvc.units.soft_encoder import SMALL_BACKBONE
+    from espnet_softvc.utils.io import load_audio
+
+    (tmp_path / "in").mkdir()
+    shutil.copy(REALDEV / f"{name}.wav", tmp_path / "in" / "a.wav")
+    run_cli("espnet_softvc.bin.mels", tmp_path / "in", tmp_path / "out", check=True)
+    mel = np.load(tmp_path / "out" / "a.npy")
+    ref, n_samples = reference_mel(REALDEV / f"{name}.wav")
+    assert sf.info(REALDEV / f"{name}.wav").samplerate in (24000, 48000)
+    assert mel.shape == (128, n_samples // 160) and np.array_equal(mel, ref)
+    torch.manual_seed(0)
+    encoder = ContentEncoder(SMALL_BACKBONE).eval()
+    wav = load_audio(REALDEV / f"{name}.wav")
+    with torch.no_grad():
+        units = encoder.soft_units(wav[None])
+    assert len(wav) == n_samples and units.shape == (1, n_samples // 320, 256)
 
 
 def test_espnet_feats_extract_matches_cli(tiny_corpus, mels_dir):

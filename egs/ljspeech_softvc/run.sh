@@ -7,6 +7,8 @@
 #   --corpus tiny|ljspeech   the built-in tiny corpus (configs conf/tuning/*_tiny.yaml, offline content encoder),
 #                            or LJSpeech downloaded in stage 1 (configs conf/*.yaml, HuBERT content encoder) [tiny]
 #   --num_utts N             tiny corpus: the first N sentences only [all]
+#   --voice VOICE            tiny corpus: the target speaker, a flite voice (slt rms awb kal16) or an espeak-ng
+#                            voice (en-us: the earlier espeak-ng corpus) [slt]
 #   --dev_list FILE          LJSpeech dev utterance ids (the paper's split) [every 100th utterance]
 # Every other option goes to ./softvc.sh, after the ones set here:
 
@@ -15,6 +17,7 @@ cd "$(dirname "$0")"
 
 corpus=tiny
 num_utts=""
+voice=""
 dev_list=""
 args=()
 while [ $# -gt 0 ]; do
@@ -24,12 +27,12 @@ while [ $# -gt 0 ]; do
       ./softvc.sh --help | sed '/^Stages:/,$!d'
       exit 0
       ;;
-    --corpus=* | --num_utts=* | --dev_list=*)
+    --corpus=* | --num_utts=* | --voice=* | --dev_list=*)
       name=${1%%=*}
       printf -v "${name#--}" '%s' "${1#*=}"
       shift
       ;;
-    --corpus | --num_utts | --dev_list)
+    --corpus | --num_utts | --voice | --dev_list)
       [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
       printf -v "${1#--}" '%s' "$2"
       shift 2
@@ -53,7 +56,7 @@ case $corpus in
 esac
 
 ./softvc.sh \
-  --local_data_opts "--corpus $corpus${num_utts:+ --num_utts $num_utts}${dev_list:+ --dev_list $dev_list}" \
+  --local_data_opts "--corpus $corpus${num_utts:+ --num_utts $num_utts}${voice:+ --voice $voice}${dev_list:+ --dev_list $dev_list}" \
   --train_set train \
   --valid_set dev \
   --test_sets dev \

@@ -5,18 +5,20 @@
 #   --corpus tiny      the built-in tiny corpus (espnet_softvc.bin.make_corpus, LJSpeech layout), made in $TINY [default]
 #            ljspeech  LJSpeech 1.1, downloaded and unpacked in $LJSPEECH unless it is there already
 #   --num_utts N       tiny corpus: the first N sentences only [all]
+#   --voice VOICE      tiny corpus: the target speaker (flite slt rms awb kal16, or an espeak-ng voice) [slt]
 #   --dev_list FILE    LJSpeech dev utterance ids, one per line (the paper's split) [every 100th utterance]
 set -euo pipefail
 corpus=tiny
 num_utts=""
+voice=""
 dev_list=""
 . utils/parse_options.sh
 . ./db.sh
 
 case $corpus in
   tiny)
-    python -m espnet_softvc.bin.make_corpus "$TINY" ${num_utts:+--num_utts "$num_utts"}
-    corpus_dir=$TINY
+    corpus_dir=$TINY${voice:+_$voice}  # one folder per target voice: finished wavs are not made again
+    python -m espnet_softvc.bin.make_corpus "$corpus_dir" ${num_utts:+--num_utts "$num_utts"} ${voice:+--voice "$voice"}
     ;;
   ljspeech)
     [ -z "$num_utts" ] || echo "note: --num_utts is for the tiny corpus; LJSpeech is used whole"
