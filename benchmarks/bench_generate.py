@@ -144,6 +144,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=None, help="audio per row (default 5, --quick 2)")
     parser.add_argument("--original_seconds", type=float, default=None, help="default 1 (--quick 0.5)")
     parser.add_argument("--repeats", type=int, default=None, help="default 4 (--quick 2); the minimum is kept")
+    parser.add_argument("--wait_load", type=float, default=None, help="first wait (up to 30 min) for this load average")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     original_seconds = min(seconds, args.original_seconds or (0.5 if args.quick else 1.0))
@@ -165,6 +166,9 @@ def main():
             save_original(trained, path, args.train_steps, loss)
         model, origin = load_original(path, "soft"), f"{path} (trained here, {args.train_steps} steps)"
     decoder = model.decoder.eval()
+    deadline = time.time() + 1800
+    while args.wait_load is not None and os.getloadavg()[0] > args.wait_load and time.time() < deadline:
+        time.sleep(10)
     stream = torch.cat(units)  # all utterances back to back, cut into rows
     n = int(seconds * FRAMES_PER_SECOND // 2)
     frames, original_frames = 2 * n, int(original_seconds * FRAMES_PER_SECOND)

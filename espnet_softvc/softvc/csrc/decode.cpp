@@ -24,13 +24,18 @@
 #include <Python.h>
 
 #include <immintrin.h>
-#include <sched.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <thread>
 #include <vector>
 
@@ -46,23 +51,38 @@ constexpr int NR = 32;     // rows per panel
 constexpr int MELS = 128;  // mel bins (proj rows, prenet inputs)
 
 // ---------------------------------------------------------------------------------------------- threads
+// Spins for up to kSpinMicros (the other threads are usually a few microseconds away), then sleeps on a futex: a
+// thread whose partner lost its core to another process gives the core up instead of spinning against it, and wakes
+// with the scheduler's preference for sleepers.
+constexpr int kSpinMicros = 30;
+
 struct Barrier {
   alignas(64) std::atomic<int> count{0};
   alignas(64) std::atomic<int> generation{0};
+  alignas(64) std::atomic<int> sleepers{0};
   int n = 1;
+
+  static long futex(std::atomic<int>* address, int op, int value) {
+    return syscall(SYS_futex, reinterpret_cast<int*>(address), op, value, nullptr, nullptr, 0);
+  }
+
   void wait() {
     if (n == 1) return;
     int g = generation.load(std::memory_order_acquire);
     if (count.fetch_add(1, std::memory_order_acq_rel) == n - 1) {
       count.store(0, std::memory_order_relaxed);
-      generation.store(g + 1, std::memory_order_release);
+      generation.store(g + 1, std::memory_order_seq_cst);
+      if (sleepers.load(std::memory_order_seq_cst) > 0) futex(&generation, FUTEX_WAKE_PRIVATE, INT_MAX);
       return;
     }
-    for (int spins = 0; generation.load(std::memory_order_acquire) == g; ++spins) {
-      if (spins < 4000) {
-        _mm_pause();
-      } else {
-        sched_yield();  // a core taken by another process: let it run instead of spinning against it
+    auto start = std::chrono::steady_clock::now();
+    for (int spins = 1; generation.load(std::memory_order_acquire) == g; ++spins) {
+      _mm_pause();
+      if (spins % 64 == 0 && std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinMicros)) {
+        sleepers.fetch_add(1, std::memory_order_seq_cst);
+        while (generation.load(std::memory_order_seq_cst) == g) futex(&generation, FUTEX_WAIT_PRIVATE, g);
+        sleepers.fetch_sub(1, std::memory_order_relaxed);
+        return;
       }
     }
   }
@@ -597,8 +617,18 @@ PyObject* py_decode(PyObject*, PyObject* args) {
   p.pre2 = matrix(m + per);
   for (int l = 0; l < 3; ++l) p.lstm[l] = matrix(m + (2 + l) * per);
   p.proj = matrix(m + 5 * per);
-  Py_BEGIN_ALLOW_THREADS decode(p);
-  Py_END_ALLOW_THREADS Py_RETURN_NONE;
+  p.threads = std::min(p.threads, std::max(1, p.lstm[0].panels));  // more threads than LSTM panels would idle
+  const char* error = nullptr;
+  Py_BEGIN_ALLOW_THREADS try {
+    decode(p);
+  } catch (const std::exception&) {  // no thread or no memory: an exception must not cross the C API
+    error = "decode: could not start its threads or allocate its state";
+  }
+  Py_END_ALLOW_THREADS if (error) {
+    PyErr_SetString(PyExc_RuntimeError, error);
+    return nullptr;
+  }
+  Py_RETURN_NONE;
 }
 
 PyObject* py_matmul(PyObject*, PyObject* args) {
@@ -617,9 +647,18 @@ PyObject* py_matmul(PyObject*, PyObject* args) {
     return nullptr;
   }
   Matrix m = matrix(a.data());
-  Py_BEGIN_ALLOW_THREADS matmul_all(m, ptr<float>(static_cast<long long>(x)), B,
-                                    const_cast<float*>(ptr<float>(static_cast<long long>(out))), threads);
-  Py_END_ALLOW_THREADS Py_RETURN_NONE;
+  bool failed = false;
+  Py_BEGIN_ALLOW_THREADS try {
+    matmul_all(m, ptr<float>(static_cast<long long>(x)), B,
+               const_cast<float*>(ptr<float>(static_cast<long long>(out))), threads);
+  } catch (const std::exception&) {
+    failed = true;
+  }
+  Py_END_ALLOW_THREADS if (failed) {
+    PyErr_SetString(PyExc_RuntimeError, "matmul: could not start its threads or allocate");
+    return nullptr;
+  }
+  Py_RETURN_NONE;
 }
 
 PyObject* py_stream_read(PyObject*, PyObject* args) {
@@ -631,10 +670,18 @@ PyObject* py_stream_read(PyObject*, PyObject* args) {
     return nullptr;
   }
   volatile float sink = 0;
-  double best;
-  Py_BEGIN_ALLOW_THREADS best = stream_read(ptr<float>(static_cast<long long>(address)), nbytes / 4,
-                                            std::max(1, repeats), std::max(1, threads), &sink);
-  Py_END_ALLOW_THREADS return PyFloat_FromDouble(best);
+  double best = -1.0;
+  Py_BEGIN_ALLOW_THREADS try {
+    best = stream_read(ptr<float>(static_cast<long long>(address)), nbytes / 4, std::max(1, repeats),
+                       std::max(1, threads), &sink);
+  } catch (const std::exception&) {
+    best = -1.0;
+  }
+  Py_END_ALLOW_THREADS if (best < 0) {
+    PyErr_SetString(PyExc_RuntimeError, "stream_read: could not start its threads");
+    return nullptr;
+  }
+  return PyFloat_FromDouble(best);
 }
 
 PyObject* py_available(PyObject*, PyObject*) { return PyBool_FromLong(cpu_ok()); }
