@@ -54,11 +54,13 @@ setup(
             "softvc-dump-units=espnet_softvc.bin.dump_units:main",
             "softvc-train=espnet_softvc.bin.train:main",
             "softvc-checkpoint=espnet_softvc.bin.checkpoint:main",
+            "softvc-convert=espnet_softvc.bin.convert:main",
             "softvc-pack=espnet_softvc.bin.pack:main",
             "softvc-denoise=espnet_softvc.bin.denoise:main",
             "softvc-baseline-data=espnet_softvc.bin.baseline_data:main",
             "softvc-results=espnet_softvc.bin.results:main",
             "softvc-score=espnet_softvc.bin.score:main",
+            "softvc-samples=espnet_softvc.bin.samples:main",
         ]
     },
 )

@@ -48,7 +48,7 @@ def stand_in_units(mel, projection):
 
 
 def corpus(work_dir, num_utts):
-    build(work_dir / "corpus", num_utts=num_utts, others=(), num_test=0)
+    build(work_dir / "corpus", num_utts=num_utts, others=(), num_test=0, multi=())
     wavs = sorted((work_dir / "corpus" / "wavs").rglob("*.wav"))
     mels = [torch.from_numpy(wav_to_mel(p)).T.contiguous() for p in wavs]
     projection = torch.randn(128, 256, generator=torch.Generator().manual_seed(0)) / 128**0.5

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Fresh machine -> flite + espeak-ng + sox (Debian), .venv (Python 3.11) with espnet-softvc installed editable and
-# the outside judges / denoisers whose packaging needs --no-deps. Idempotent: a second run only checks.
+# Fresh machine -> flite + espeak-ng + sox + chromium (Debian; chromium: the headless browser of test_samples.py),
+# .venv (Python 3.11) with espnet-softvc installed editable and the outside judges / denoisers whose packaging needs
+# --no-deps. Idempotent: a second run only checks.
 # PYTHON=/path/to/python3.11 to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v flite >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
+if ! command -v flite >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null ||
+  ! command -v chromium >/dev/null; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq flite espeak-ng sox >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq flite espeak-ng sox chromium >/dev/null
 fi
 [ -x .venv/bin/python ] || "${PYTHON:-python3.11}" -m venv .venv
 # the venv's bundled pip (23.2.1): newer pips refuse espnet's ci_sdr dependency

@@ -30,7 +30,7 @@ def tiny_corpus(tmp_path_factory):
     from espnet_softvc.data.corpus import build
 
     out = tmp_path_factory.mktemp("tiny_corpus")
-    build(out, num_utts=20, dev_every=10, others=(), num_test=0)
+    build(out, num_utts=20, dev_every=10, others=(), num_test=0, multi=())
     return out
 
 
@@ -115,7 +115,8 @@ def copy_recipe(dest):
 
 def recipe_env():
     """The environment of a user running the recipe with this interpreter's venv."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", VIRTUAL_ENV=sys.prefix)
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    return dict(os.environ, PATH=path, VIRTUAL_ENV=sys.prefix, REALDEV=str(REPO / "tests/data/realdev"))
 
 
 def run_cli(module, *args, check=None):

@@ -3,96 +3,11 @@
 import pytest
 import torch
 import torch.nn as nn
+from originals import RefAcousticModel
 
 from espnet_softvc import hub
 from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.utils.errors import UserError
-
-
-# ---- the original model, restated from DESIGN §3 without importing the package ----
-class RefPreNet(nn.Module):
-    def __init__(self, i, h, o, p=0.5):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Dropout(p), nn.Linear(h, o), nn.ReLU(), nn.Dropout(p))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class RefEncoder(nn.Module):
-    def __init__(self, discrete):
-        super().__init__()
-        self.embedding = nn.Embedding(101, 256) if discrete else None
-        self.prenet = RefPreNet(256, 256, 256)
-        self.convs = nn.Sequential(
-            nn.Conv1d(256, 512, 5, 1, 2),
-            nn.ReLU(),
-            nn.InstanceNorm1d(512),
-            nn.ConvTranspose1d(512, 512, 4, 2, 1),
-            nn.Conv1d(512, 512, 5, 1, 2),
-            nn.ReLU(),
-            nn.InstanceNorm1d(512),
-            nn.Conv1d(512, 512, 5, 1, 2),
-            nn.ReLU(),
-            nn.InstanceNorm1d(512),
-        )
-
-    def forward(self, x):
-        if self.embedding is not None:
-            x = self.embedding(x)
-        x = self.prenet(x)
-        return self.convs(x.transpose(1, 2)).transpose(1, 2)
-
-
-class RefDecoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.prenet = RefPreNet(128, 256, 256)
-        self.lstm1 = nn.LSTM(768, 768, batch_first=True)
-        self.lstm2 = nn.LSTM(768, 768, batch_first=True)
-        self.lstm3 = nn.LSTM(768, 768, batch_first=True)
-        self.proj = nn.Linear(768, 128, bias=False)
-
-    def forward(self, x, mels):
-        x, _ = self.lstm1(torch.cat((x, self.prenet(mels)), dim=-1))
-        res = x
-        x, _ = self.lstm2(x)
-        x = res + x
-        res = x
-        x, _ = self.lstm3(x)
-        return self.proj(res + x)
-
-    def generate(self, xs):
-        b = xs.size(0)
-        m = torch.zeros(b, 128)
-        h1, c1, h2, c2, h3, c3 = (torch.zeros(1, b, 768) for _ in range(6))
-        out = []
-        for x in torch.unbind(xs, dim=1):
-            m = self.prenet(m)
-            x = torch.cat((x, m), dim=1).unsqueeze(1)
-            x1, (h1, c1) = self.lstm1(x, (h1, c1))
-            x2, (h2, c2) = self.lstm2(x1, (h2, c2))
-            x = x1 + x2
-            x3, (h3, c3) = self.lstm3(x, (h3, c3))
-            x = x + x3
-            x = self.proj(x).squeeze(1)
-            out.append(x)
-            m = x
-        return torch.stack(out, dim=1)
-
-
-class RefAcousticModel(nn.Module):
-    def __init__(self, discrete):
-        super().__init__()
-        self.encoder = RefEncoder(discrete)
-        self.decoder = RefDecoder()
-
-    def forward(self, x, mels):
-        return self.decoder(self.encoder(x), mels)
-
-    @torch.inference_mode()
-    def generate(self, x):
-        return self.decoder.generate(self.encoder(x))
 
 
 def make_reference(discrete, seed=0):

@@ -60,6 +60,7 @@ def recipe(tmp_path_factory):
     shutil.copy(recipe / "exp/softvc_discrete/valid.loss.ave.pth", denoiser / "valid.loss.ave.pth")
     procs["8"] = run_recipe(recipe, "--stage", "8", "--stop_stage", "8", *COMMON)
     procs["10"] = run_recipe(recipe, "--stage", "10", "--stop_stage", "10", *COMMON)
+    procs["11"] = run_recipe(recipe, "--stage", "11", "--stop_stage", "11", *COMMON, "--convert_sets", "dev realdev")
     return recipe, procs, bounds
 
 
@@ -279,3 +280,31 @@ def test_slurm_runner_quotes_arguments(tmp_path):
     proc = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "--gres=gpu:0" not in (tmp_path / "record").read_text()
     assert "with status 3" in (recipe / "log/fail.log").read_text()
+
+
+@pytest.mark.slow
+def test_units_probe_and_voice_conversion_stage(recipe):
+    """Stage 3 probes the units on the held-out speakers; stage 11 converts a data dir with text (dev) and the real
+    recordings (data/realdev: speech clips only, no text) into the target voice, scores them with the outside judges
+    and adds the rows to RESULTS.md."""
+    import soundfile as sf
+    import yaml
+
+    recipe, procs, _ = recipe
+    probe = yaml.safe_load((recipe / "exp/units/train_log.yaml").read_text())["probe"]
+    assert probe["mel"]["speakers"] == 7 and probe["mel"]["accuracy"] > probe["mel"]["chance"] + 0.3
+    realdev = keys(recipe / "data/realdev/wav.scp")
+    assert realdev == ["speech_freesound_33711", "vctk_p240_00000", "vctk_p260_00000"]
+    for dset, utts in (("dev", keys(recipe / "dump/dev/feats.scp")), ("realdev", realdev)):
+        out = recipe / f"exp/softvc_discrete/convert_{dset}"
+        scp = dict(line.split() for line in (recipe / f"data/{dset}/wav.scp").read_text().splitlines())
+        for utt in utts:
+            info, source = sf.info(out / "wav" / f"{utt}.wav"), sf.info(scp[utt])
+            assert info.samplerate == 16000 and info.frames == 320 * (round(source.duration * 16000) // 320)
+        summary = json.loads((out / "score/summary.json").read_text())
+        assert summary["n_utts"] == len(utts) and 0 <= summary["closer_to_target"] <= 1
+        assert -1 <= summary["spk_sim"] <= 1 and -1 <= summary["spk_sim_src"] <= 1
+        assert ("wer" in summary) == (dset == "dev")
+    results = (recipe / "RESULTS.md").read_text()
+    assert "## Voice conversion" in results and "| softvc_discrete | realdev | 3 |" in results
+    assert "## Speaker probe" in results

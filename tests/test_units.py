@@ -1,7 +1,7 @@
 """Speech units: HuBERT parity with the original content encoder, offline k-means and soft encoder, dumps, errors.
 
-The reference below restates bshall/hubert's ``Hubert`` from DESIGN.md section 4 with the original parameter
-names; it does not import espnet_softvc. Random weights are saved in both original checkpoint formats.
+The reference is ``tests/originals.py``'s restatement of bshall/hubert's ``Hubert`` (DESIGN.md section 4, original
+parameter names). Random weights are saved in both original checkpoint formats.
 """
 
 import shutil
@@ -11,111 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 import torchaudio
 import yaml
 from conftest import assert_user_error, run_cli
-from sklearn.cluster import KMeans
+from originals import RefHubert, ref_kmeans
 
 ENCODE = "espnet_softvc.bin.encode"
 TRAIN = "espnet_softvc.bin.train_units"
 DUMP = "espnet_softvc.bin.dump_units"
-
-
-class RefFeatureExtractor(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv0 = nn.Conv1d(1, 512, 10, 5, bias=False)
-        self.norm0 = nn.GroupNorm(512, 512)
-        for i, (k, s) in enumerate([(3, 2)] * 4 + [(2, 2)] * 2, 1):
-            setattr(self, f"conv{i}", nn.Conv1d(512, 512, k, s, bias=False))
-
-    def forward(self, x):
-        x = F.gelu(self.norm0(self.conv0(x)))
-        for i in range(1, 7):
-            x = F.gelu(getattr(self, f"conv{i}")(x))
-        return x
-
-
-class RefFeatureProjection(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.norm = nn.LayerNorm(512)
-        self.projection = nn.Linear(512, 768)
-
-    def forward(self, x):
-        return self.projection(self.norm(x))
-
-
-class RefWeightNormConv(nn.Module):
-    """Conv1d(768, 768, 128, padding=64, groups=16) with weight norm over dim 2: weight = g * v / ||v||."""
-
-    def __init__(self):
-        super().__init__()
-        conv = nn.Conv1d(768, 768, 128, padding=64, groups=16)
-        self.weight_v = nn.Parameter(conv.weight.detach().clone())
-        self.weight_g = nn.Parameter(conv.weight.detach().norm(dim=(0, 1), keepdim=True))
-        self.bias = nn.Parameter(conv.bias.detach().clone())
-
-    def forward(self, x):
-        weight = self.weight_g * self.weight_v / self.weight_v.norm(dim=(0, 1), keepdim=True)
-        return F.conv1d(x, weight, self.bias, padding=64, groups=16)
-
-
-class RefPositionalEmbedding(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = RefWeightNormConv()
-
-    def forward(self, x):
-        x = self.conv(x.transpose(1, 2))
-        return F.gelu(x[:, :, :-1]).transpose(1, 2)
-
-
-class RefEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layer = lambda: nn.TransformerEncoderLayer(768, 12, 3072, activation="gelu", batch_first=True)  # noqa: E731
-        self.layers = nn.ModuleList([layer() for _ in range(12)])
-
-    def forward(self, x, output_layer=None):
-        for layer in self.layers[:output_layer]:
-            x = layer(x)
-        return x
-
-
-class RefHubert(nn.Module):
-    """bshall/hubert Hubert: units(wav (1, 1, S)) pads 40 + 40 samples; soft = proj(all 12 layers)."""
-
-    def __init__(self, num_labels):
-        super().__init__()
-        self.feature_extractor = RefFeatureExtractor()
-        self.feature_projection = RefFeatureProjection()
-        self.positional_embedding = RefPositionalEmbedding()
-        self.norm = nn.LayerNorm(768)
-        self.encoder = RefEncoder()
-        self.proj = nn.Linear(768, 256)
-        self.masked_spec_embed = nn.Parameter(torch.rand(768))
-        self.label_embedding = nn.Embedding(num_labels, 256)
-
-    def encode(self, wav, layer=None):
-        x = self.feature_extractor(F.pad(wav, (40, 40)))
-        x = self.feature_projection(x.transpose(1, 2))
-        x = self.norm(x + self.positional_embedding(x))
-        return self.encoder(x, output_layer=layer)
-
-    def soft_units(self, wav):
-        return self.proj(self.encode(wav))
-
-
-def ref_kmeans(checkpoint):
-    """bshall/hubert's kmeans100(): a sklearn KMeans whose fitted attributes come from the file."""
-    kmeans = KMeans(100)
-    kmeans.__dict__["n_features_in_"] = checkpoint["n_features_in_"]
-    kmeans.__dict__["_n_threads"] = checkpoint["_n_threads"]
-    kmeans.__dict__["cluster_centers_"] = checkpoint["cluster_centers_"].numpy()
-    return kmeans
 
 
 def read_16k(path):
@@ -324,3 +227,89 @@ def test_user_errors(offline, hubert_files, tmp_path):
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
     proc = run_cli(ENCODE, "soft", hubert_files["wav_dir"], tmp_path / "o", "--checkpoint", tmp_path / "other.pt")
     assert_user_error(proc, "other.pt", "not a bshall/hubert checkpoint")
+
+
+# ---- speaker-independent offline units (issue 18, point 2) ----
+def test_speaker_probe_separates_speaker_information_from_content():
+    from espnet_softvc.units.probe import speaker_probe, utterance_vector
+    from espnet_softvc.utils.errors import UserError
+
+    rng = np.random.default_rng(0)
+    speakers = [s for s in "abcde" for _ in range(8)]
+    content = [rng.standard_normal((30, 16)) for _ in speakers]
+    offsets = {s: 0.5 * rng.standard_normal(16) for s in "abcde"}
+    with_speaker = speaker_probe([c + offsets[s] for c, s in zip(content, speakers)], speakers)
+    without = speaker_probe(content, speakers)
+    assert with_speaker["accuracy"] >= 0.95 and with_speaker["chance"] == 0.2 and with_speaker["folds"] == 5
+    assert without["accuracy"] <= 0.45
+    # discrete units: the histogram of ids; speakers that use other ids are told apart
+    ids = [rng.integers(0, 50, 40) + (50 if s in "ab" else 0) for s in speakers]
+    assert np.allclose(utterance_vector(ids[0]).sum(), 1) and utterance_vector(ids[0]).shape == (100,)
+    two = speaker_probe(ids, ["ab" if s in "ab" else "cde" for s in speakers])
+    assert two["accuracy"] == 1.0 and two["speakers"] == 2
+    with pytest.raises(UserError, match="at least 2 speakers"):
+        speaker_probe(content, ["a"] * len(content))
+    with pytest.raises(UserError, match="speaker b has 1 utterance"):
+        speaker_probe(content[:3], ["a", "a", "b"])
+    with pytest.raises(UserError, match="out of range"):
+        speaker_probe([np.array([1, 100]), np.array([2, 3])] * 2, ["a", "b"] * 2)
+
+
+def test_parallel_label_transfer_follows_the_alignment(tiny_corpus):
+    from espnet_softvc.units.parallel import transfer_labels
+    from espnet_softvc.utils.io import load_audio
+
+    wav = load_audio(sorted((tiny_corpus / "wavs" / "train").glob("*.wav"))[0])
+    labels = np.arange(len(wav) // 320) % 100
+    assert np.array_equal(transfer_labels(wav, wav, labels), labels)  # a voice aligned with itself
+    delayed = torch.cat([torch.zeros(320 * 25), wav])  # 0.5 s of silence first
+    moved = transfer_labels(delayed, wav, labels)
+    assert moved.shape == (len(delayed) // 320,)
+    assert (moved[25:] == labels).mean() > 0.9  # the speech keeps its labels
+    assert set(moved[:20]) <= set(labels[:3])  # silence matches the reference's first (silent) frames
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory):
+    """Kaldi data dirs: ``train`` (flite slt, 24 ARCTIC "a" prompts), ``others_train`` (rms, awb, kal16 and an
+    espeak-ng voice on the same 24 prompts) and ``probe`` (the five voices on 8 held-out "b" prompts), 22.05 kHz."""
+    from espnet_softvc.data.corpus import prompts, speak, speaker_name
+
+    out = tmp_path_factory.mktemp("voices")
+    a, b = prompts()["a"][:24], prompts()["b"][:8]
+    sets = {"train": [("slt", i, t) for i, t in enumerate(a)]}
+    others = ("rms", "awb", "kal16", "en-us")
+    sets["others_train"] = [(v, i, t) for v in others for i, t in enumerate(a)]
+    sets["probe"] = [(v, 100 + i, t) for v in ("slt", *others) for i, t in enumerate(b)]
+    for name, rows in sets.items():
+        (out / name).mkdir()
+        utts = sorted((f"{speaker_name(v)}-{i:04d}", v, t) for v, i, t in rows)
+        for utt, voice, text in utts:
+            speak(text, out / "wavs" / f"{utt}.wav", voice)
+        (out / name / "wav.scp").write_text("".join(f"{u} {out / 'wavs' / u}.wav\n" for u, _, _ in utts))
+        (out / name / "text").write_text("".join(f"{u} {t}\n" for u, _, t in utts))
+        (out / name / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u, _, _ in utts))
+    return out
+
+
+@pytest.mark.slow
+def test_units_learned_across_voices_carry_less_speaker(voices, tmp_path):
+    """softvc-train-units with other voices (parallel sentences learn the target's units) and the speaker probe:
+    mean log-mels and the target-only MFCC k-means units identify the speaker; the soft encoder's units learned
+    across voices much less, and less than the same encoder learned on the target alone."""
+    common = ["--steps", 150, "--lr", 1e-3, "--warmup", 20, "--batch_size", 8, "--probe", voices / "probe"]
+    run_cli(TRAIN, voices / "train", tmp_path / "multi", "--extra_train", voices / "others_train", *common, check=True)
+    run_cli(TRAIN, voices / "train", tmp_path / "target", *common, check=True)
+    multi = yaml.safe_load((tmp_path / "multi" / "train_log.yaml").read_text())
+    target = yaml.safe_load((tmp_path / "target" / "train_log.yaml").read_text())
+    assert multi["extra_train"]["utterances"] == 96 and multi["extra_train"]["parallel"] == 96
+    assert multi["extra_train"]["speakers"] == ["awb", "espeak_en_us", "kal16", "rms"]
+    acc = {
+        name: {k: v["accuracy"] for k, v in log["probe"].items()}
+        for name, log in (("multi", multi), ("target", target))
+    }
+    print(acc)
+    assert multi["probe"]["mel"]["speakers"] == 5 and multi["probe"]["mel"]["chance"] == 0.2
+    assert acc["multi"]["mel"] >= 0.9 and acc["multi"]["kmeans"] >= 0.9  # speaker-dependent
+    assert acc["multi"]["soft"] <= acc["multi"]["mel"] - 0.2
+    assert acc["multi"]["soft"] < acc["target"]["soft"] and acc["multi"]["predicted"] < acc["target"]["predicted"]

@@ -4,55 +4,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 import yaml
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
-from torch.nn.utils import weight_norm
+from originals import OriginalGenerator
 
 from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.vocoders import GriffinLim, load_vocoder
 from tests.conftest import assert_user_error, run_cli
-
-
-# --- An independent restatement of bshall/hifigan's generator (DESIGN §5), original parameter names. ---
-class OriginalResBlock(nn.Module):
-    def __init__(self, channels, kernel, dilations=(1, 3, 5)):
-        super().__init__()
-
-        def conv(d):
-            return weight_norm(nn.Conv1d(channels, channels, kernel, dilation=d, padding=d * (kernel - 1) // 2))
-
-        self.convs1 = nn.ModuleList(conv(d) for d in dilations)
-        self.convs2 = nn.ModuleList(conv(1) for _ in dilations)
-
-    def forward(self, x):
-        for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, 0.1)), 0.1))
-        return x
-
-
-class OriginalGenerator(nn.Module):
-    def __init__(self, n_mels=128, channels=512, factors=(10, 4, 2, 2), kernels=(20, 8, 4, 4)):
-        super().__init__()
-        self.conv_pre = weight_norm(nn.Conv1d(n_mels, channels, 7, padding=3))
-        widths = [channels // 2**i for i in range(len(factors) + 1)]
-        self.ups = nn.ModuleList(
-            weight_norm(nn.ConvTranspose1d(widths[i], widths[i + 1], k, u, padding=(k - u) // 2))
-            for i, (u, k) in enumerate(zip(factors, kernels))
-        )
-        self.resblocks = nn.ModuleList(OriginalResBlock(w, k) for w in widths[1:] for k in (3, 7, 11))
-        self.conv_post = weight_norm(nn.Conv1d(widths[-1], 1, 7, padding=3))
-
-    def forward(self, mel):
-        """(B, 128, T) -> (B, 1, 160 T)."""
-        x = self.conv_pre(mel)
-        for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, 0.1))
-            x = sum(block(x) for block in self.resblocks[3 * i : 3 * i + 3]) / 3
-        return torch.tanh(self.conv_post(F.leaky_relu(x, 0.01)))
 
 
 def randomize(module, seed):

@@ -50,7 +50,11 @@ while [ $# -gt 0 ]; do
 done
 
 case $corpus in
-  tiny) corpus_opts=(--conf_dir conf/tuning --conf_suffix _tiny --content_encoder offline) ;;
+  tiny)  # other voices for speaker-independent units, held-out speakers and real recordings: the units' speaker
+    # probe (stage 3) and conversion (stage 11)
+    corpus_opts=(--conf_dir conf/tuning --conf_suffix _tiny --content_encoder offline --units_extra_sets multi
+      --probe_sets "test others" --convert_sets "others realdev")
+    ;;
   ljspeech) corpus_opts=(--conf_dir conf --conf_suffix "" --content_encoder hubert) ;;
   *) echo "error: --corpus must be tiny or ljspeech, got '$corpus'" >&2; exit 1 ;;
 esac

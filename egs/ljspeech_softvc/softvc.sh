@@ -8,8 +8,10 @@
 #         baselines included, uses the kept ones)  3 unit dump  4 stats/token list  5 train  6 decode
 #         7 denoising postnets  8 scoring (RESULTS.md: mel distances, and outside judges on the wavs: pocketsphinx
 #         WER, resemblyzer speaker similarity, DNSMOS; reference rows)  9 ESPnet baselines  10 pack (+ upload)
+#         11 voice conversion of held-out speakers into the target voice (softvc-convert), scored (softvc-score),
+#            samples/index.html
 # Options (defaults in brackets; *_args and *_opts are split at spaces, as in ESPnet):
-#   --stage N --stop_stage M          stages to run [1, 10]
+#   --stage N --stop_stage M          stages to run [1, 11]
 #   --nj N                            parallel jobs for dumps and decoding [2]
 #   --ngpu N                          GPUs for training and decoding (ESPnet DDP when N > 1) [0]
 #   --local_data_opts "OPTS"          options of local/data.sh (stage 1) [none]
@@ -35,13 +37,18 @@
 #   --skip_upload true|false          stage 10 Hugging Face upload [true]
 #   --hf_repo NAME                    Hugging Face repo for stage 10 [unset]
 #   --hf_tag TAG                      packed model to upload: softvc_<kind> or softvc_<kind>_postnet [softvc_<unit_type>]
+#   --convert_sets "NAMES"            Kaldi data dirs data/NAME converted into the target voice in stage 11 [none]
+#   --convert_ref_utts N              train utterances whose mean embedding is the target speaker (stage 11) [50]
+#   --probe_sets "NAMES"              data dirs for the units' speaker probe (stage 3, offline encoders) [none]
+#   --units_extra_sets "NAMES"        data dirs of other voices for the offline soft encoder (stage 3): sentences
+#                                     also in train learn the target's units (speaker-independent units) [none]
 #   cmd_backend=slurm ./run.sh ...    submit jobs with sbatch instead of running them here (see cmd.sh)
 
 set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=1
-stop_stage=10
+stop_stage=11
 nj=2
 ngpu=0
 local_data_opts=""
@@ -68,6 +75,10 @@ corpus_name=""
 skip_upload=true
 hf_repo=""
 hf_tag=""
+convert_sets=""
+convert_ref_utts=50
+probe_sets=""
+units_extra_sets=""
 
 . utils/parse_options.sh
 . ./path.sh
@@ -179,36 +190,51 @@ if run_stage 2; then
   done
 fi
 
+encoder_files() {  # kind -> options naming its content encoder files (softvc-encode, dump_units, softvc-convert)
+  if [ "$content_encoder" = offline ]; then
+    [ "$1" = soft ] && echo "--checkpoint exp/units/soft_encoder.pt" || echo "--kmeans exp/units/kmeans.pt"
+  else
+    [ "$1" = soft ] && echo "--checkpoint $hubert_dir/hubert-soft-35d9f29f.pt" ||
+      echo "--checkpoint $hubert_dir/hubert-discrete-96b248c5.pt --kmeans $hubert_dir/kmeans100-50f36a95.pt"
+  fi
+}
+
 if run_stage 3; then
   log "unit dump ($unit_type units, $content_encoder content encoder)"
   if [ "$content_encoder" = offline ]; then
     # k-means over MFCCs of the train set, and a small soft encoder trained the HuBERT-Soft way on those labels
     units_opts=""
     [[ $kinds == *soft* ]] || units_opts="--steps 0"  # discrete only: k-means, no soft encoder
+    probe_dirs="" extra_dirs=""  # one option each, its values the sets (argparse nargs="+": a repeated option wins)
+    for dset in $probe_sets; do
+      if [ -f "data/$dset/wav.scp" ]; then probe_dirs+=" data/$dset"; else log "probe: no data/$dset, left out"; fi
+    done
+    [ -z "$probe_dirs" ] || units_opts+=" --probe$probe_dirs"
+    if [[ $kinds == *soft* ]]; then
+      for dset in $units_extra_sets; do
+        [ -f "data/$dset/wav.scp" ] || die "--units_extra_sets $dset: data/$dset/wav.scp not found"
+        extra_dirs+=" data/$dset"
+      done
+      [ -z "$extra_dirs" ] || units_opts+=" --extra_train$extra_dirs"
+    fi
     if [ ! -f exp/units/kmeans.pt ] || { [[ $kinds == *soft* ]] && [ ! -f exp/units/soft_encoder.pt ]; }; then
       # shellcheck disable=SC2086
       ${train_cmd} exp/units/log/train_units.log \
-        python -m espnet_softvc.bin.train_units "dump/$train_set/wav.scp" exp/units --dev "dump/$valid_set/wav.scp" \
+        python -m espnet_softvc.bin.train_units "dump/$train_set" exp/units --dev "dump/$valid_set" \
         $units_opts
     fi
-    soft_opts="--checkpoint exp/units/soft_encoder.pt"
-    discrete_opts="--kmeans exp/units/kmeans.pt"
   else
     mkdir -p "$hubert_dir"
     for file in hubert-soft-35d9f29f.pt hubert-discrete-96b248c5.pt kmeans100-50f36a95.pt; do
       [ -f "$hubert_dir/$file" ] ||
         wget -c -O "$hubert_dir/$file" "https://github.com/bshall/hubert/releases/download/v0.2/$file"
     done
-    soft_opts="--checkpoint $hubert_dir/hubert-soft-35d9f29f.pt"
-    discrete_opts="--checkpoint $hubert_dir/hubert-discrete-96b248c5.pt --kmeans $hubert_dir/kmeans100-50f36a95.pt"
   fi
   for kind in $kinds; do
-    encoder_opts=$discrete_opts
-    [ "$kind" = soft ] && encoder_opts=$soft_opts
     for dset in $all_sets; do
-      # shellcheck disable=SC2086
+      # shellcheck disable=SC2046
       ${cuda_cmd} --gpu "$ngpu" "dump/$kind/$dset/log/dump_units.log" \
-        python -m espnet_softvc.bin.dump_units "$kind" "dump/$dset" "dump/$kind/$dset" $encoder_opts \
+        python -m espnet_softvc.bin.dump_units "$kind" "dump/$dset" "dump/$kind/$dset" $(encoder_files "$kind") \
         --nj "$nj" --device "$device"
     done
   done
@@ -234,17 +260,32 @@ if run_stage 4; then
   done
 fi
 
-if run_stage 5; then
+for_each_kind() {  # FUNCTION MESSAGE: FUNCTION KIND for every kind; on CPU (one thread each) all kinds at once, on a
+  # GPU one after the other; MESSAGE is the error when one fails
+  local kind pids=()
   for kind in $kinds; do
-    expdir=exp/softvc_$kind
-    log "training $expdir ($(acoustic_config "$kind"), log: $expdir/train.log)"
+    if [ "$ngpu" -eq 0 ]; then
+      "$1" "$kind" &
+      pids+=($!)
+    else
+      "$1" "$kind" || die "$2"
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "$2"; done
+}
+
+if run_stage 5; then
+  train_acoustic() {  # kind
+    local expdir=exp/softvc_$1
+    log "training $expdir ($(acoustic_config "$1"), log: $expdir/train.log)"
     # shellcheck disable=SC2046,SC2086
     ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
-      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" \
-      $(data_opts "$kind" train "$train_set") $(data_opts "$kind" valid "$valid_set") \
-      $(shape_opts "exp/stats_softvc_$kind") \
+      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$1")" \
+      $(data_opts "$1" train "$train_set") $(data_opts "$1" valid "$valid_set") \
+      $(shape_opts "exp/stats_softvc_$1") \
       --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
-  done
+  }
+  for_each_kind train_acoustic "training failed (exp/softvc_*/train.log)"
 fi
 
 decode() {  # expdir dset kind [extra args] -> expdir/decode_<dset>/{norm/feats.scp,wav/} with --nj jobs
@@ -287,29 +328,25 @@ if run_stage 7; then
   # free-running output (generated once, in the first epoch); then the test sets decoded with it (mels only):
   # "+ denoising postnet" rows. Packed in stage 10 as part of that model.
   postnet_config=$(config_of softvc_postnet)
+  model_sizes() {  # exp dir -> --tts_conf options giving the frozen model's layer sizes (its config's, if any)
+    python -c 'import sys, yaml; conf = (yaml.safe_load(open(sys.argv[1])) or {}).get("tts_conf") or {}
+print(" ".join(f"--tts_conf {k}={v}" for k, v in conf.items() if k.startswith(("encoder_", "decoder_"))))' \
+      "$1/config.yaml"
+  }
   train_postnet() {  # kind
     local expdir=exp/softvc_$1_postnet dset
     log "training $expdir: denoising postnet on the frozen exp/softvc_$1 ($postnet_config, log: $expdir/train.log)"
     # shellcheck disable=SC2046,SC2086
     ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
       python -m espnet_softvc.bin.softvc_train --config "$postnet_config" \
-      --tts_conf discrete="$([ "$1" = discrete ] && echo true || echo false)" \
+      --tts_conf discrete="$([ "$1" = discrete ] && echo true || echo false)" $(model_sizes "exp/softvc_$1") \
       --init_param "exp/softvc_$1/$inference_model" --freeze_param tts.model \
       $(data_opts "$1" train "$train_set") $(data_opts "$1" valid "$valid_set") \
       $(shape_opts "exp/stats_softvc_$1") \
       --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
     for dset in $test_sets; do decode "$expdir" "$dset" "$1" --vocode false; done
   }
-  pids=()  # on CPU (one thread each) both kinds at once; on a GPU one after the other
-  for kind in $kinds; do
-    if [ "$ngpu" -eq 0 ]; then
-      train_postnet "$kind" &
-      pids+=($!)
-    else
-      train_postnet "$kind"
-    fi
-  done
-  for pid in "${pids[@]}"; do wait "$pid" || die "postnet training failed (exp/softvc_*_postnet/train.log)"; done
+  for_each_kind train_postnet "postnet training failed (exp/softvc_*_postnet/train.log)"
   # (b) the standalone denoiser (--tts denoiser) for mels from any source, trained on noisy/clean pairs made here;
   # applied to the stage-6 decodes ("+ denoiser" rows). Not part of any packed model.
   denoiser_config=$(config_of denoiser)
@@ -488,6 +525,49 @@ if run_stage 10; then
     log "uploaded $packed to https://huggingface.co/$hf_repo"
   else
     log "upload skipped (--skip_upload false --hf_repo <user>/<name> [--hf_tag TAG] uploads one of: ${packed_tags[*]})"
+  fi
+fi
+
+if run_stage 11; then
+  # Voice conversion, the demo flow on every wav of data/<set> (--convert_sets: held-out speakers, real recordings):
+  # content encoder of stage 3 -> each acoustic model -> vocoder, then the outside judges: WER against the source
+  # text (where the set has one), resemblyzer similarity to the target (mean embedding of $convert_ref_utts train
+  # utterances) and to the source utterance, DNSMOS. Rows in RESULTS.md.
+  convert_encoder() {  # kind -> softvc-convert's content encoder options (offline discrete: the k-means alone)
+    if [ "$content_encoder" = offline ] && [ "$1" = discrete ]; then
+      echo "--content_encoder exp/units/kmeans.pt"
+    else
+      encoder_files "$1" | sed 's/--checkpoint/--content_encoder/'
+    fi
+  }
+  if [ -z "$convert_sets" ]; then
+    log "no --convert_sets: nothing to convert"
+  else
+    head -n "$convert_ref_utts" "dump/$train_set/wav.scp" >exp/convert_target_wav.scp
+    for kind in $kinds; do
+      for dset in $convert_sets; do
+        [ -f "data/$dset/wav.scp" ] || die "--convert_sets $dset: data/$dset/wav.scp not found"
+        expdir=exp/softvc_$kind outdir=exp/softvc_$kind/convert_$dset
+        [ -f "$outdir/score/summary.json" ] && continue
+        log "converting data/$dset into the target voice with $expdir/$inference_model -> $outdir/wav"
+        # shellcheck disable=SC2046
+        ${decode_cmd} --gpu "$ngpu" "$outdir/log/convert.log" \
+          python -m espnet_softvc.bin.convert "data/$dset" "$outdir/wav" $(convert_encoder "$kind") \
+          --acoustic_model "$expdir/$inference_model" ${vocoder_file:+--vocoder "$vocoder_file"} --nj "$nj" \
+          --device "$device"
+        text_opts=()
+        [ -f "data/$dset/text" ] && text_opts=(--text "data/$dset/text")
+        ${decode_cmd} "$outdir/log/score.log" \
+          python -m espnet_softvc.bin.score "$outdir/wav" "${text_opts[@]}" --ref_dir exp/convert_target_wav.scp \
+          --src_dir "data/$dset/wav.scp" --out_dir "$outdir/score"
+      done
+    done
+    log "samples page: $PWD/samples/index.html (source / converted / target audio, mels and scores)"
+    # shellcheck disable=SC2086
+    ${train_cmd} exp/log/samples.log \
+      python -m espnet_softvc.bin.samples exp data --target_scp exp/convert_target_wav.scp --out_dir samples \
+      --per_speaker 2 --sets $convert_sets
+    score_results  # RESULTS.md again, with the conversion rows
   fi
 fi
 

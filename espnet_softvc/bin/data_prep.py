@@ -3,7 +3,7 @@
     python -m espnet_softvc.bin.data_prep CORPUS_DIR DATA_DIR [--dev_list FILE]
 
 Split: ``wavs/train`` and ``wavs/dev`` when the corpus has them (the original acoustic-model layout, and the
-built-in corpus, whose ``wavs/test`` and ``wavs/others`` become the sets ``test`` and ``others`` too); otherwise
+built-in corpus, whose ``wavs/test``, ``wavs/others`` and ``wavs/multi`` become sets of those names too); otherwise
 ``wavs/*.wav`` with the ids of ``--dev_list`` (one per line) as dev, or, without a list, every ``--dev_every``-th
 utterance. Text comes from ``metadata.csv`` (normalized column). Speaker = id up to its first ``-``.
 """
@@ -15,7 +15,7 @@ from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import write_lines
 from espnet_softvc.utils.kaldi_data import validate_data_dir
 
-SETS = ("train", "dev", "test", "others")
+SETS = ("train", "dev", "test", "others", "multi")
 
 
 def read_metadata(path):

@@ -1,13 +1,14 @@
 """Build the built-in corpus (``espnet_softvc.data.corpus``) in LJSpeech layout.
 
 python -m espnet_softvc.bin.make_corpus downloads/tiny [--num_utts N] [--voice slt] [--others rms,awb,...]
+    [--multi rms,awb,...]
 """
 
 import argparse
 from collections import Counter
 from pathlib import Path
 
-from espnet_softvc.data.corpus import HELD_OUT, OTHERS, build
+from espnet_softvc.data.corpus import HELD_OUT, MULTI, OTHERS, build
 from espnet_softvc.utils.errors import cli
 
 
@@ -22,11 +23,14 @@ def main(argv=None):
     parser.add_argument("--voice", default="slt", help=f"target speaker: {voices} [slt]")
     parser.add_argument("--dev_every", type=int, default=15, help="every N-th sentence goes to dev [15]")
     parser.add_argument("--others", default=",".join(OTHERS), help="held-out speakers, comma-separated ('' none)")
+    parser.add_argument(
+        "--multi", default=",".join(MULTI), help="voices on train prompts for the content encoder ('' none)"
+    )
     parser.add_argument("--num_test", type=int, default=HELD_OUT, help=f"held-out test sentences [{HELD_OUT}]")
     parser.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs [2]")
     args = parser.parse_args(argv)
-    others = [v for v in args.others.split(",") if v]
-    rows = build(args.out_dir, args.num_utts, args.voice, args.dev_every, others, args.num_test, args.nj)
+    others, multi = ([v for v in option.split(",") if v] for option in (args.others, args.multi))
+    rows = build(args.out_dir, args.num_utts, args.voice, args.dev_every, others, args.num_test, args.nj, multi)
     counts = Counter(path.split("/")[1] for _, _, path, _ in rows)
     print(f"wrote {', '.join(f'{n} {s}' for s, n in counts.items())} utterances to {args.out_dir}")
 

@@ -1,15 +1,24 @@
 """softvc-train-units: offline speech units for data without HuBERT weights (the tiny corpus, tests).
 
-1. discrete: MFCC + deltas (50 Hz) of the training audio -> scikit-learn MiniBatchKMeans -> ``kmeans.pt``
-   (bshall/hubert kmeans100 format, ``softvc-encode discrete --kmeans``);
+1. discrete: MFCC + deltas (50 Hz) of the target speaker's training audio -> scikit-learn MiniBatchKMeans ->
+   ``kmeans.pt`` (bshall/hubert kmeans100 format, ``softvc-encode discrete --kmeans``): the target's unit inventory;
 2. soft: a small content encoder trained the HuBERT-Soft way on those labels -> ``soft_encoder.pt``
-   (``softvc-encode soft --checkpoint``); ``train_log.yaml`` holds its losses and dev accuracy.
-Inputs are a directory of audio files or a Kaldi ``wav.scp``.
+   (``softvc-encode soft --checkpoint``; ``softvc-encode discrete --checkpoint`` gives the units it predicts).
+   With ``--extra_train``, it learns on other voices too (speaker-independent units): an utterance of another voice
+   whose text is also a training sentence learns the target's units of that sentence, aligned by DTW
+   (``espnet_softvc.units.parallel``); one without such a partner learns its own k-means units.
+3. ``--probe``: the speaker probe (``espnet_softvc.units.probe``, lower is better) of mean log-mels (the
+   speaker-dependent reference), the k-means units, the soft units and the encoder's predicted units.
+``train_log.yaml`` holds the k-means facts, the encoder's losses and dev accuracy, and the probe.
+A set is a Kaldi data dir (``wav.scp``; ``text`` and ``utt2spk`` used when there), a ``wav.scp``, or a directory of
+audio files (speaker = file name up to its first ``-``).
 """
 
 import argparse
 import logging
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,32 +26,98 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.hubert import HOP
 from espnet_softvc.units.kmeans import learn_kmeans, mfcc, save_kmeans
+from espnet_softvc.units.parallel import transfer_labels
+from espnet_softvc.units.probe import speaker_probe
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
-from espnet_softvc.utils.kaldi_data import read_scp
+from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
 
 
-def load_set(source, extension):
-    """Directory (rglob ``*extension``) or wav.scp -> list of 16 kHz wavs (each >= 320 samples)."""
+@dataclass
+class Utterance:
+    utt: str
+    wav: torch.Tensor  # (S,) 16 kHz
+    speaker: str
+    text: str | None = None
+
+
+def load_set(source, extension=".wav"):
+    """Data dir, wav.scp or audio directory -> list of ``Utterance`` (each >= 320 samples at 16 kHz)."""
     source = Path(source)
-    paths = list(read_scp(source).values()) if source.is_file() else find_files(source, extension)
-    wavs = [load_audio(p) for p in tqdm(paths, desc=f"loading {source}")]
-    short = [p for p, w in zip(paths, wavs) if w.numel() < HOP]
-    if short:
-        raise UserError(f"{short[0]}: audio too short for one unit ({HOP} samples at 16 kHz)")
-    return wavs
+    scp = source / "wav.scp" if (source / "wav.scp").is_file() else source if source.is_file() else None
+    if scp is None:
+        paths = find_files(source, extension)
+        utts = [Utterance(p.stem, load_audio(p), p.stem.split("-")[0]) for p in tqdm(paths, desc=f"loading {source}")]
+    else:
+        entries = read_scp(scp)
+        texts = read_scp(source / "text") if (source / "text").is_file() else {}
+        spk = read_scp(source / "utt2spk") if (source / "utt2spk").is_file() else {}
+        utts = [
+            Utterance(u, load_wav_entry(u, v), spk.get(u, u.split("-")[0]), texts.get(u))
+            for u, v in tqdm(entries.items(), desc=f"loading {source}")
+        ]
+    short = next((u.utt for u in utts if u.wav.numel() < HOP), None)
+    if short is not None:
+        raise UserError(f"{source}: {short}: audio too short for one unit ({HOP} samples at 16 kHz)")
+    return utts
 
 
-@cli
-def main(argv=None):
+def sentence(text):
+    """Text normalized for finding the same sentence read by another voice: lower case, letters and digits."""
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()) if text else None
+
+
+def extra_labels(extras, train, train_labels, labeller):
+    """Labels of the other voices: the target's, DTW-aligned, for a sentence the target read; else their own."""
+    by_text = {sentence(u.text): i for i, u in enumerate(train) if u.text}
+    labels, parallel = [], 0
+    for u in tqdm(extras, desc="labels of other voices"):
+        i = by_text.get(sentence(u.text))
+        if i is not None and u.speaker != train[i].speaker:
+            labels.append(torch.from_numpy(transfer_labels(u.wav, train[i].wav, train_labels[i].numpy())))
+            parallel += 1
+        else:
+            labels.append(torch.from_numpy(labeller(u.wav)))
+    return labels, parallel
+
+
+def probe(utts, out_dir, soft):
+    """Speaker probe of mean log-mels and of each kind of unit learned here on ``utts``: {name: result}."""
+    speakers = [u.speaker for u in utts]
+    encoders = {"kmeans": UnitExtractor("discrete", kmeans=out_dir / "kmeans.pt")}
+    if soft:
+        encoders["soft"] = UnitExtractor("soft", checkpoint=out_dir / "soft_encoder.pt")
+        encoders["predicted"] = UnitExtractor("discrete", checkpoint=out_dir / "soft_encoder.pt")
+    results = {"mel": speaker_probe([logmel(u.wav, u.utt).T for u in utts], speakers)}
+    for name, encoder in encoders.items():
+        results[name] = speaker_probe([encoder(u.wav, u.utt) for u in tqdm(utts, desc=f"probe {name}")], speakers)
+    return results
+
+
+def get_parser():
     parser = argparse.ArgumentParser(description="Learn offline MFCC k-means units and a small soft encoder.")
-    parser.add_argument("train", type=Path, help="training audio: a directory or a Kaldi wav.scp.")
+    parser.add_argument("train", type=Path, help="target-speaker training audio: data dir, wav.scp or directory.")
     parser.add_argument("out_dir", type=Path, help="writes kmeans.pt, soft_encoder.pt, train_log.yaml here.")
-    parser.add_argument("--dev", type=Path, help="validation audio (directory or wav.scp); keeps the best encoder.")
+    parser.add_argument("--dev", type=Path, help="validation audio (target speaker); keeps the best encoder.")
+    parser.add_argument(
+        "--extra_train",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="other voices for the soft encoder (data dirs with text: parallel sentences learn the target's units).",
+    )
+    parser.add_argument(
+        "--probe",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="sets for the speaker probe (>= 2 speakers, best reading the same sentences), e.g. data/test data/others",
+    )
     parser.add_argument("--extension", default=".wav", help="extension of the audio files in directories.")
     parser.add_argument("--num_clusters", type=int, default=100, help="k-means clusters = discrete unit ids.")
     parser.add_argument("--steps", type=int, default=400, help="soft-encoder training steps (0: k-means only).")
@@ -52,16 +127,23 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps.")
     parser.add_argument("--valid_interval", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli
+def main(argv=None):
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.time()
 
     train = load_set(args.train, args.extension)
-    feats = [mfcc(w).numpy() for w in tqdm(train, desc="mfcc")]
+    extras = [u for source in args.extra_train for u in load_set(source, args.extension)]
+    probe_set = [u for source in args.probe for u in load_set(source, args.extension)]
+    feats = [mfcc(u.wav).numpy() for u in tqdm(train, desc="mfcc")]
     kmeans = learn_kmeans(np.concatenate(feats), args.num_clusters, args.seed)
     save_kmeans(kmeans, args.out_dir / "kmeans.pt")
     labeller = UnitExtractor("discrete", kmeans=args.out_dir / "kmeans.pt")  # exactly the units dumps will hold
-    labels = [torch.from_numpy(labeller(w)) for w in train]
+    labels = [torch.from_numpy(labeller(u.wav)) for u in train]
     used = len(set(torch.cat(labels).tolist()))
     log = {
         "kmeans": {
@@ -76,11 +158,16 @@ def main(argv=None):
     if args.steps > 0:
         dev = None
         if args.dev is not None:
-            dev_wavs = load_set(args.dev, args.extension)
+            dev_wavs = [u.wav for u in load_set(args.dev, args.extension)]
             dev = dev_wavs, [torch.from_numpy(labeller(w)) for w in dev_wavs]
+        more, parallel = extra_labels(extras, train, labels, labeller)
+        if extras:
+            speakers = sorted({u.speaker for u in extras})
+            log["extra_train"] = {"utterances": len(extras), "parallel": parallel, "speakers": speakers}
+            logging.info("other voices: %d utterances (%d parallel), %d speakers", len(extras), parallel, len(speakers))
         model, history = train_soft_encoder(
-            train,
-            labels,
+            [u.wav for u in train + extras],
+            labels + more,
             args.num_clusters,
             dev,
             args.steps,
@@ -94,6 +181,16 @@ def main(argv=None):
         with atomic_path(args.out_dir / "soft_encoder.pt") as tmp:
             torch.save(model.checkpoint(steps=args.steps), tmp)
         log["soft_encoder"] = {"history": history, "seconds": round(time.time() - start, 1)}
+    elif extras:
+        raise UserError("--extra_train trains the soft encoder: give --steps > 0")
+    if probe_set:
+        results = probe(probe_set, args.out_dir, args.steps > 0)
+        log["probe"] = results
+        for name, result in results.items():
+            print(
+                f"speaker probe {name}: accuracy {result['accuracy']:.3f} (chance {result['chance']:.3f}, "
+                f"{result['speakers']} speakers, {result['utterances']} utterances, {result['folds']}-fold)"
+            )
     with atomic_path(args.out_dir / "train_log.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(log, sort_keys=False))
     print(f"wrote {args.out_dir}/kmeans.pt" + (f" and {args.out_dir}/soft_encoder.pt" if args.steps > 0 else ""))

@@ -8,6 +8,10 @@ Deterministic and offline (Debian's ``flite`` 2.2 and ``espeak-ng``), built in a
     out/wavs/test/TINY-1NNN.wav       the target speaker on held-out "b" prompts (never in train or dev)
     out/wavs/others/<spk>-1NNN.wav    other speakers on held-out "b" prompts: flite ``rms`` (US male), ``awb``
                                       (Scottish male), ``kal16`` (US male, diphone) and espeak-ng voices
+    out/wavs/multi/<spk>-NNNN.wav     other voices on the first ``MULTI_UTTS`` train prompts (ids parallel to train):
+                                      for speaker-independent units (``softvc-train-units --extra_train``), never
+                                      for the acoustic model; flite ``rms``, ``awb``, ``kal16`` and two espeak-ng
+                                      voices that are not among the held-out ones
 
 Sentences: the 1132 prompts of the CMU ARCTIC databases (``arctic_prompts.txt`` beside this file: ``id<TAB>text``,
 festvox's ``cmuarctic.data``), phonetically balanced sentences from out-of-copyright Project Gutenberg texts, the
@@ -35,6 +39,8 @@ FLITE_VOICES = {"slt": 16000, "rms": 16000, "awb": 16000, "kal16": 16000, "kal":
 OTHERS = ("rms", "awb", "kal16", "en-us", "en-gb-scotland", "en-us+f3")  # held-out speakers
 HELD_OUT = 60  # held-out "b" prompts spoken by the target speaker (test)
 OTHERS_UTTS = 20  # held-out "b" prompts per other speaker
+MULTI = ("rms", "awb", "kal16", "en+m3", "en-us+f2")  # voices reading train prompts, for the content encoder
+MULTI_UTTS = 100  # train prompts per voice of MULTI
 
 
 def prompts():
@@ -81,10 +87,11 @@ def speak(text, path, voice):
         sf.write(tmp, np.clip(wav, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
-def plan(num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_OUT):
+def plan(num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_OUT, multi=MULTI):
     """(utt_id, text, relative wav path, voice) of every utterance of the corpus: the first ``num_utts`` "a"
-    prompts in train / dev, ``num_test`` "b" prompts by the target speaker (test, ids from 1001) and the first
-    ``OTHERS_UTTS`` "b" prompts by each of ``others`` (the same ids, so test and others are parallel)."""
+    prompts in train / dev, ``num_test`` "b" prompts by the target speaker (test, ids from 1001), the first
+    ``OTHERS_UTTS`` "b" prompts by each of ``others`` (the same ids, so test and others are parallel) and the first
+    ``MULTI_UTTS`` train prompts by each of ``multi`` (the same numbers as their train ids)."""
     sets = prompts()
     rows = []
     for i, text in enumerate(sets["a"][:num_utts], 1):
@@ -96,13 +103,18 @@ def plan(num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_
         for i, text in enumerate(sets["b"][:OTHERS_UTTS], 1001):
             utt = f"{speaker_name(other)}-{i:04d}"
             rows.append((utt, text, f"wavs/others/{utt}.wav", other))
+    train = [(i, t) for i, t in enumerate(sets["a"][:num_utts], 1) if i % dev_every != 0][:MULTI_UTTS]
+    for other in multi:
+        for i, text in train:
+            utt = f"{speaker_name(other)}-{i:04d}"
+            rows.append((utt, text, f"wavs/multi/{utt}.wav", other))
     return rows
 
 
-def build(out_dir, num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_OUT, nj=2):
+def build(out_dir, num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_test=HELD_OUT, nj=2, multi=MULTI):
     """Synthesize the corpus into ``out_dir`` (skipping wavs already there); returns ``plan``'s rows."""
     out_dir = Path(out_dir)
-    rows = plan(num_utts, voice, dev_every, others, num_test)
+    rows = plan(num_utts, voice, dev_every, others, num_test, multi)
     todo = [(text, out_dir / rel, v) for _, text, rel, v in rows if not (out_dir / rel).exists()]
     with ThreadPoolExecutor(nj) as pool:
         list(pool.map(lambda job: speak(*job), todo))

@@ -493,6 +493,54 @@ def plot_curves(rows, path):
     plt.close(fig)
 
 
+def conversion_table(exp_dir):
+    """Markdown lines of the voice-conversion scores (recipe stage 11: ``exp/softvc_<kind>/convert_<set>/score/``)
+    and of the units' speaker probe (``exp/units/train_log.yaml``), or [] when there are none."""
+    exp_dir = Path(exp_dir)
+    lines = []
+    summaries = sorted(exp_dir.glob("softvc_*/convert_*/score/summary.json"))
+    if summaries:
+        lines += [
+            "## Voice conversion: held-out speakers and real recordings into the target voice (stage 11)",
+            "",
+            "| model | source set | utts | WER % | spk_sim to target | spk_sim to source | closer to target % "
+            "| DNSMOS OVRL |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for path in summaries:
+            summary, convert_dir = json.loads(path.read_text()), path.parent.parent
+
+            def cell(key, scale=1.0, summary=summary):
+                return f"{summary[key] * scale:.3g}" if summary.get(key) is not None else "n/a"
+
+            lines.append(
+                f"| {convert_dir.parent.name} | {convert_dir.name.removeprefix('convert_')} | {summary['n_utts']} "
+                f"| {cell('wer')} | {cell('spk_sim')} | {cell('spk_sim_src')} | {cell('closer_to_target', 100)} "
+                f"| {cell('dnsmos_ovrl')} |"
+            )
+        lines += [
+            "",
+            "spk_sim: resemblyzer cosine to the target's training speech (mean embedding) and to the utterance's own "
+            "source speech; WER against the source text (n/a: no transcript).",
+            "",
+        ]
+    log = exp_dir / "units" / "train_log.yaml"
+    probe = (yaml.safe_load(log.read_text()) or {}).get("probe") if log.is_file() else None
+    if probe:
+        lines += [
+            "## Speaker probe of the units (lower is better)",
+            "",
+            "| features | accuracy | chance | speakers | utterances |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {name} | {r['accuracy']:.3f} | {r['chance']:.3f} | {r['speakers']} | {r['utterances']} |"
+                for name, r in probe.items()
+            ),
+            "",
+        ]
+    return lines
+
+
 def write_results(
     exp_dir,
     ref_dir,
@@ -531,6 +579,7 @@ def write_results(
         "",
         "Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in figures),
         "",
+        *conversion_table(exp_dir),
     ]
     with atomic_path(out_dir / "RESULTS.md") as tmp:
         tmp.write_text("\n".join(text))

@@ -6,6 +6,9 @@ a Kaldi ``wav.scp`` works too, for ``pred_dir`` and ``ref_dir``):
 - ``wer`` / ``cer`` (%): pocketsphinx's transcript against ``text`` (Kaldi ``uttid transcript``), normalised;
 - ``spk_sim``: cosine of the utterance's resemblyzer embedding to the speaker embedding of ``ref_dir``'s wavs;
 - ``dnsmos_ovrl`` / ``dnsmos_sig`` / ``dnsmos_bak``: DNSMOS P.835;
+- with ``src_dir`` (voice conversion: the source speech, same ids): ``spk_sim_src``, cosine to the embedding of the
+  utterance's source speech, and ``closer_to_target`` (1 when ``spk_sim`` > ``spk_sim_src``; its mean in the
+  summary is the share of utterances that sound more like the target than like their source speaker);
 - with a wav of the same id in ``ref_dir``: ``mcd`` (dB; mel-cepstra of the Soft-VC log-mel, c1..c24, DTW, the
   formula of ESPnet's ``evaluate_mcd``), ``log_f0_rmse`` and ``f0_corr`` (WORLD F0 on the MCD's DTW path, frames
   voiced in both).
@@ -29,13 +32,10 @@ from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
 
-COLUMNS = [
-    "utt",
-    "seconds",
-    "wer",
-    "cer",
-    "hyp",
+MEANS = [  # per-utterance scores whose mean over the set is in the summary
     "spk_sim",
+    "spk_sim_src",
+    "closer_to_target",
     "dnsmos_ovrl",
     "dnsmos_sig",
     "dnsmos_bak",
@@ -43,6 +43,7 @@ COLUMNS = [
     "log_f0_rmse",
     "f0_corr",
 ]
+COLUMNS = ["utt", "seconds", "wer", "cer", "hyp", *MEANS]
 
 
 def read_wavs(source, name):
@@ -72,10 +73,11 @@ def pair_scores(est, ref):
     return {"mcd": mcd, "log_f0_rmse": rmse, "f0_corr": corr}
 
 
-def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True):
+def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None):
     """Score every wav of ``pred_dir``; write ``scores.csv`` and ``summary.json`` into ``out_dir``; return the
     summary. ``text``: Kaldi text file (WER / CER); ``ref_dir``: wavs of the reference speaker (similarity) and,
-    under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance)."""
+    under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance); ``src_dir``:
+    the source wavs of converted speech (same ids), for the similarity to the source speaker."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
     if texts is not None:
@@ -84,6 +86,13 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True):
             raise UserError(f"{text}: no transcript for {len(missing)} wavs of {pred_dir} (first: {missing[0]})")
     refs = read_wavs(ref_dir, "REF_DIR") if ref_dir is not None else {}
     speaker = judges.mean_embedding([judges.speaker_embedding(w) for w in refs.values()]) if refs else None
+    sources = read_wavs(src_dir, "SRC_DIR") if src_dir is not None else None
+    if sources is not None:
+        missing = sorted(set(preds) - set(sources))
+        if missing:
+            raise UserError(f"{src_dir}: no source wav for {len(missing)} wavs of {pred_dir} (first: {missing[0]})")
+        if speaker is None:
+            raise UserError(f"{src_dir}: the similarity to the source needs --ref_dir (the target speaker) too")
     rows = []
     for utt, wav in tqdm(sorted(preds.items()), desc="score"):
         row = {"utt": utt, "seconds": len(wav) / 16000}
@@ -91,7 +100,11 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True):
             row["hyp"] = judges.transcribe(wav)
             row["wer"], row["cer"] = judges.error_rates([texts[utt]], [row["hyp"]])
         if speaker is not None:
-            row["spk_sim"] = float(judges.speaker_embedding(wav) @ speaker)
+            embedding = judges.speaker_embedding(wav)
+            row["spk_sim"] = float(embedding @ speaker)
+        if sources is not None:
+            row["spk_sim_src"] = float(embedding @ judges.speaker_embedding(sources[utt]))
+            row["closer_to_target"] = float(row["spk_sim"] > row["spk_sim_src"])
         if dnsmos:
             row.update(judges.dnsmos(wav))
         if utt in refs:
@@ -110,7 +123,7 @@ def summarize(rows, texts):
         refs, hyps = [texts[r["utt"]] for r in rows], [r["hyp"] for r in rows]
         summary["wer"], summary["cer"] = judges.error_rates(refs, hyps)
         summary["n_words"] = sum(len(judges.normalize_text(t).split()) for t in refs)
-    for key in ("spk_sim", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "mcd", "log_f0_rmse", "f0_corr"):
+    for key in MEANS:
         values = [r[key] for r in rows if r.get(key) is not None]
         if values:
             summary[key] = float(np.mean(values))

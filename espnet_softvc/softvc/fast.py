@@ -36,7 +36,7 @@ from espnet_softvc.utils.shapes import valid_mask
 
 EXTENSION_VERSION = 1  # csrc/decode.cpp's kVersion: the plan layout this file writes
 try:  # built by setup.py (build_ext); optional
-    from espnet_softvc.softvc import _decode_ext
+    import espnet_softvc.softvc._decode_ext as _decode_ext
 
     if getattr(_decode_ext, "VERSION", None) != EXTENSION_VERSION:
         warnings.warn(

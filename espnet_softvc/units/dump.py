@@ -71,7 +71,7 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
     merge_scp(out_dir / "units.scp", [out_dir / "data" / f"units.{j}.scp" for j, _ in shards])
     if extractor.kind == "discrete":
         merge_scp(out_dir / "text", [out_dir / "data" / f"text.{j}" for j, _ in shards])
-        write_lines(out_dir / "tokens.txt", unit_tokens(extractor.kmeans.n_clusters))
+        write_lines(out_dir / "tokens.txt", unit_tokens(extractor.num_units))
     return len(entries)
 
 

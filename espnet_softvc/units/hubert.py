@@ -167,7 +167,22 @@ def load_content_encoder(path, device="cpu"):
 
     Returns ``(model, kind)``, kind "hubert-soft", "hubert-discrete" (504 pretraining labels) or "small".
     """
-    obj = torch_load(path)
+    return content_encoder_from(torch_load(path), path, device)
+
+
+def is_content_encoder(obj):
+    """Whether a loaded checkpoint object looks like a content encoder (ours or bshall/hubert's), without building
+    it: our ``content_encoder`` key, or a HuBERT state_dict (``label_embedding`` + a feature extractor)."""
+    if isinstance(obj, dict) and OURS in obj:
+        return True
+    if isinstance(obj, dict) and "hubert" in obj:
+        obj = obj["hubert"]
+    keys = [k.removeprefix("module.") for k in obj] if is_state_dict(obj) else []
+    return "label_embedding.weight" in keys and any(k.startswith("feature_extractor.") for k in keys)
+
+
+def content_encoder_from(obj, path, device="cpu"):
+    """``load_content_encoder`` on an object already read from ``path`` with ``torch_load``."""
     if isinstance(obj, dict) and OURS in obj:
         try:
             config = obj[OURS]

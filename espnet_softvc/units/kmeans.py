@@ -55,7 +55,16 @@ def save_kmeans(kmeans, path, features="mfcc"):
 
 def load_kmeans(path):
     """Read a k-means file as a fitted ``KMeans``; returns ``(kmeans, features)`` (features "hubert" or "mfcc")."""
-    checkpoint = torch_load(path)
+    return kmeans_from(torch_load(path), path)
+
+
+def is_kmeans(obj):
+    """Whether a loaded checkpoint object is a k-means file (``cluster_centers_`` + ``n_features_in_``)."""
+    return isinstance(obj, dict) and "cluster_centers_" in obj and "n_features_in_" in obj
+
+
+def kmeans_from(checkpoint, path):
+    """``load_kmeans`` on an object already read from ``path`` with ``torch_load``."""
     try:
         centers = checkpoint["cluster_centers_"].float().numpy()
         n_features = int(checkpoint["n_features_in_"])

@@ -7,7 +7,7 @@ TTS models read discrete units as the tokens of ``UNIT_TOKENS`` (unit u is token
 """
 
 import torch
-from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+from espnet.nets.pytorch_backend.nets_utils import _make_pad_mask
 
 from espnet_softvc.utils.errors import UserError
 
@@ -34,9 +34,11 @@ TOKEN_OFFSET = UNIT_TOKENS.index("0")
 
 def valid_mask(lengths, max_length=None):
     """(B,) lengths -> (B, L) bool, True on real positions (ESPnet's ``make_pad_mask``, negated); L defaults to
-    the longest length."""
+    the longest length. ESPnet's public ``make_pad_mask`` sends tensor lengths to its ONNX-traceable variant, which
+    builds an (L, L) matrix: 3.6 GB for the 60000 frames of 10 minutes. Its list-of-lengths implementation
+    (``_make_pad_mask``, the same function's other branch) is O(B L)."""
     lengths = torch.as_tensor(lengths)
-    return ~make_pad_mask(lengths.cpu(), maxlen=max_length).to(lengths.device)
+    return ~_make_pad_mask(lengths.cpu().long().tolist(), maxlen=max_length).to(lengths.device)
 
 
 def _first_bad(bad):

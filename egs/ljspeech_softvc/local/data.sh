@@ -35,3 +35,11 @@ case $corpus in
     ;;
 esac
 python -m espnet_softvc.bin.data_prep "$corpus_dir" data ${dev_list:+--dev_list "$dev_list"}
+if [ "$corpus" = tiny ] && [ -d "$REALDEV" ]; then  # the real speech clips (not the noise and RIR files): data/realdev
+  mkdir -p data/realdev
+  realdev=$(cd "$REALDEV" && pwd)
+  find "$realdev" -maxdepth 1 \( -name 'speech_*.wav' -o -name 'vctk_*.wav' \) | LC_ALL=C sort |
+    awk '{n = split($1, p, "/"); id = p[n]; sub(/\.wav$/, "", id); print id, $1}' >data/realdev/wav.scp
+  awk '{print $1, $1}' data/realdev/wav.scp | tee data/realdev/utt2spk >data/realdev/spk2utt
+  echo "data/realdev: $(wc -l <data/realdev/wav.scp) real speech clips of $realdev (one speaker each, no text)"
+fi

@@ -134,47 +134,63 @@ inline __m256 tanh256(__m256 x) {  // 2 sigmoid(2x) - 1
 // Float kinds: load16<KIND>(w, k, half) = rows 16 half .. 16 half + 15 of the panel at k as two fp32 vectors.
 // fp32: 32 floats per k. bf16: 32 values per k in two groups of 16; in group q, element 2i is row 16q + i and
 // element 2i + 1 row 16q + 8 + i, so a shift and a mask turn 16 bf16 into two vectors. fp16: converted by F16C.
+struct Pair {
+  __m256 lo, hi;
+};
+
 template <int KIND>
-inline void load16(const void* w, int k, int half, __m256& v0, __m256& v1) {
+inline Pair load16(const void* w, int k, int half) {
   if (KIND == FP32) {
     const float* p = static_cast<const float*>(w) + k * NR + 16 * half;
-    v0 = _mm256_loadu_ps(p);
-    v1 = _mm256_loadu_ps(p + 8);
+    return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
   } else if (KIND == BF16) {
     const uint16_t* p = static_cast<const uint16_t*>(w) + k * NR + 16 * half;
     __m256i g = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    v0 = _mm256_castsi256_ps(_mm256_slli_epi32(g, 16));
-    v1 = _mm256_castsi256_ps(_mm256_and_si256(g, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(g, 16)),
+            _mm256_castsi256_ps(_mm256_and_si256(g, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))))};
   } else {
     const uint16_t* p = static_cast<const uint16_t*>(w) + k * NR + 16 * half;
-    v0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    v1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)));
+    return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8)))};
   }
 }
 
-// One batch row, the whole panel: acc[j] (rows 8j..8j+7) += sum_k W[k][rows] x[k]. Two accumulator sets (even and
-// odd k): 8 independent FMA chains, enough to hide the FMA latency.
+// One batch row, the whole panel: acc[j] (rows 8j..8j+7) = sum_k W[k][rows] x[k]. Two accumulator sets (even and
+// odd k): 8 independent FMA chains, enough to hide the FMA latency. Named variables, not arrays: GCC keeps them in
+// registers (arrays of accumulators went through the stack every iteration).
 template <int KIND>
 inline void dot_row(const void* w, int K, const float* x, __m256* acc) {
-  __m256 a[4], b[4], v[4], u[4];
-  for (int j = 0; j < 4; ++j) a[j] = _mm256_setzero_ps(), b[j] = _mm256_setzero_ps();
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
   int k = 0;
   for (; k + 1 < K; k += 2) {
-    __m256 x0 = _mm256_broadcast_ss(x + k), x1 = _mm256_broadcast_ss(x + k + 1);
-    load16<KIND>(w, k, 0, v[0], v[1]);
-    load16<KIND>(w, k, 1, v[2], v[3]);
-    load16<KIND>(w, k + 1, 0, u[0], u[1]);
-    load16<KIND>(w, k + 1, 1, u[2], u[3]);
-    for (int j = 0; j < 4; ++j) a[j] = _mm256_fmadd_ps(v[j], x0, a[j]);
-    for (int j = 0; j < 4; ++j) b[j] = _mm256_fmadd_ps(u[j], x1, b[j]);
-  }
-  for (; k < K; ++k) {
     __m256 x0 = _mm256_broadcast_ss(x + k);
-    load16<KIND>(w, k, 0, v[0], v[1]);
-    load16<KIND>(w, k, 1, v[2], v[3]);
-    for (int j = 0; j < 4; ++j) a[j] = _mm256_fmadd_ps(v[j], x0, a[j]);
+    Pair p = load16<KIND>(w, k, 0);
+    a0 = _mm256_fmadd_ps(p.lo, x0, a0);
+    a1 = _mm256_fmadd_ps(p.hi, x0, a1);
+    p = load16<KIND>(w, k, 1);
+    a2 = _mm256_fmadd_ps(p.lo, x0, a2);
+    a3 = _mm256_fmadd_ps(p.hi, x0, a3);
+    __m256 x1 = _mm256_broadcast_ss(x + k + 1);
+    p = load16<KIND>(w, k + 1, 0);
+    b0 = _mm256_fmadd_ps(p.lo, x1, b0);
+    b1 = _mm256_fmadd_ps(p.hi, x1, b1);
+    p = load16<KIND>(w, k + 1, 1);
+    b2 = _mm256_fmadd_ps(p.lo, x1, b2);
+    b3 = _mm256_fmadd_ps(p.hi, x1, b3);
   }
-  for (int j = 0; j < 4; ++j) acc[j] = _mm256_add_ps(a[j], b[j]);
+  if (k < K) {
+    __m256 x0 = _mm256_broadcast_ss(x + k);
+    Pair p = load16<KIND>(w, k, 0);
+    a0 = _mm256_fmadd_ps(p.lo, x0, a0);
+    a1 = _mm256_fmadd_ps(p.hi, x0, a1);
+    p = load16<KIND>(w, k, 1);
+    a2 = _mm256_fmadd_ps(p.lo, x0, a2);
+    a3 = _mm256_fmadd_ps(p.hi, x0, a3);
+  }
+  acc[0] = _mm256_add_ps(a0, b0);
+  acc[1] = _mm256_add_ps(a1, b1);
+  acc[2] = _mm256_add_ps(a2, b2);
+  acc[3] = _mm256_add_ps(a3, b3);
 }
 
 // BB batch rows, half a panel (16 rows): the 6 x 16 register block of BLAS microkernels (12 accumulators).
@@ -182,12 +198,11 @@ template <int KIND, int BB>
 inline void dot_rows(const void* w, int K, int half, const float* const* x, __m256 (*acc)[2]) {
   for (int r = 0; r < BB; ++r) acc[r][0] = _mm256_setzero_ps(), acc[r][1] = _mm256_setzero_ps();
   for (int k = 0; k < K; ++k) {
-    __m256 v0, v1;
-    load16<KIND>(w, k, half, v0, v1);
+    Pair v = load16<KIND>(w, k, half);
     for (int r = 0; r < BB; ++r) {
       __m256 xb = _mm256_broadcast_ss(x[r] + k);
-      acc[r][0] = _mm256_fmadd_ps(v0, xb, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(v1, xb, acc[r][1]);
+      acc[r][0] = _mm256_fmadd_ps(v.lo, xb, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(v.hi, xb, acc[r][1]);
     }
   }
 }
