@@ -199,7 +199,9 @@ def test_eager_fallback_equals_torchscript_loop():
         xs = model.encoder(torch.randn(2, 10, 256))
         w = fast.fused_weights(model.decoder)
         xproj = torch.nn.functional.linear(xs, w.enc_weight, w.enc_bias)
-        eager = fast._decode(xproj, xs.new_empty(2, 20, 128), *fast._loop_args(w))
+        hidden = w.proj.size(0) // 2
+        h, c, m = xs.new_zeros(3, 2, hidden), xs.new_zeros(3, 2, hidden), xs.new_zeros(2, 128)  # the start
+        eager = fast._decode(xproj, xs.new_empty(2, 20, 128), h, c, m, *fast._loop_args(w))
         assert isinstance(fast._decode_loop, torch.jit.ScriptFunction)  # the fallback is not what runs here
         assert torch.equal(eager, fast.decode(model.decoder, xs, backend="torchscript"))
 

@@ -236,6 +236,9 @@ def _frame(
 def _decode(
     xproj: Tensor,
     out: Tensor,
+    h: Tensor,
+    c: Tensor,
+    m: Tensor,
     pre_weight: Tensor,
     pre_bias: Tensor,
     biases: List[Tensor],
@@ -245,13 +248,23 @@ def _decode(
     aux: List[List[Tensor]],
     bounds: List[List[int]],
 ) -> Tensor:
-    """The autoregressive loop. xproj (B, T, 4H) lstm1 gates from the encoder, out (B, T, 128) filled and returned."""
+    """The autoregressive loop from state: xproj (B, T, 4H) lstm1 gates from the encoder, h / c (3, B, H) the three
+    LSTMs' state, m (B, 128) the frame before the first (all zeros: the start). out (B, T, 128) is filled and
+    returned; h and c are updated in place (``softvc.stream`` carries them across chunks)."""
     size, pre = proj.size(0) // 2, biases[0].size(0)
     bufs = _buffers(xproj.size(0), size, pre, pre_weight.size(1), proj.size(1), xproj)
-    m = bufs[14]  # zeros: the frame before the first
+    h1, h2, h3, c1, c2, c3 = bufs[5], bufs[6], bufs[8], bufs[9], bufs[10], bufs[11]
+    h1.copy_(h[0])
+    h2.copy_(h[1])
+    h3.copy_(h[2])
+    c1.copy_(c[0])
+    c2.copy_(c[1])
+    c3.copy_(c[2])
     for x, y in zip(xproj.unbind(1), out.unbind(1)):
         _frame(x, m, y, bufs, pre_weight, pre_bias, biases, proj, kind, mats, aux, bounds)
         m = y
+    h.copy_(torch.stack((h1, h2, h3)))
+    c.copy_(torch.stack((c1, c2, c3)))
     return out
 
 
@@ -477,7 +490,8 @@ def decode(decoder, xs, precision="fp32", lengths=None, backend=None, threads=No
         out = graph_decode(w, xproj)
     else:
         out = xs.new_empty(xs.shape[:2] + (w.proj.size(1),))
-        _decode_loop(xproj, out, *_loop_args(w))
+        h, c = (xproj.new_zeros(3, xproj.size(0), w.proj.size(0) // 2) for _ in "hc")
+        _decode_loop(xproj, out, h, c, xproj.new_zeros(xproj.size(0), w.proj.size(1)), *_loop_args(w))
     if lengths is not None:
         out.masked_fill_(~valid_mask(lengths, xs.size(1)).to(xs.device)[..., None], 0)
     return out

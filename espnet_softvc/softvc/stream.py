@@ -30,9 +30,7 @@ Design (what is exact, what is approximated):
 Algorithmic latency of the acoustic model: chunk + ``LOOKAHEAD_MS`` (the decoder adds none).
 """
 
-import warnings
 from dataclasses import dataclass
-from typing import List
 
 import torch
 import torch.nn as nn
@@ -40,7 +38,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from espnet_softvc.softvc import fast
-from espnet_softvc.softvc.fast import _buffers, _frame
 from espnet_softvc.utils.shapes import N_MELS, SAMPLE_RATE, UNIT_HOP
 
 CONTEXT = LOOKAHEAD = 5  # units either side of a chunk that make the encoder's convolutions exact
@@ -61,35 +58,6 @@ class DecoderState:
         """The state before the first frame (the offline loop's: all zeros)."""
         h, c = (torch.zeros(3, batch, decoder.lstm1.hidden_size, device=device) for _ in "hc")
         return cls(h, c, torch.zeros(batch, N_MELS, device=device))
-
-
-def _steps(xproj: Tensor, out: Tensor, h: Tensor, c: Tensor, m: Tensor, pre_weight: Tensor, pre_bias: Tensor,
-           biases: List[Tensor], proj: Tensor, kind: str, mats: List[Tensor], aux: List[List[Tensor]],
-           bounds: List[List[int]]) -> Tensor:  # fmt: skip
-    """``fast._decode`` from state (h, c, m), which it updates in place: xproj (B, t, 4H) -> out (B, t, 128)."""
-    size, pre = proj.size(0) // 2, biases[0].size(0)
-    bufs = _buffers(xproj.size(0), size, pre, pre_weight.size(1), proj.size(1), xproj)
-    h1, h2, h3, c1, c2, c3 = bufs[5], bufs[6], bufs[8], bufs[9], bufs[10], bufs[11]
-    h1.copy_(h[0])
-    h2.copy_(h[1])
-    h3.copy_(h[2])
-    c1.copy_(c[0])
-    c2.copy_(c[1])
-    c3.copy_(c[2])
-    for x, y in zip(xproj.unbind(1), out.unbind(1)):
-        _frame(x, m, y, bufs, pre_weight, pre_bias, biases, proj, kind, mats, aux, bounds)
-        m = y
-    h.copy_(torch.stack((h1, h2, h3)))
-    c.copy_(torch.stack((c1, c2, c3)))
-    return out
-
-
-try:  # as fast._decode_loop: no Python in the per-frame loop
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        _steps_loop = torch.jit.script(_steps)
-except Exception:  # pragma: no cover - TorchScript unavailable in this build
-    _steps_loop = _steps
 
 
 def _cpp_steps(w, xproj, h, c, m, threads=1):
@@ -134,7 +102,7 @@ def decode_chunk(decoder, xs, state=None, precision="fp32", backend=None):
     if backend == "cpp":
         out = _cpp_steps(w, xproj.contiguous(), h, c, m)
     else:
-        out = _steps_loop(xproj, xs.new_empty(xs.shape[:2] + (N_MELS,)).float(), h, c, m, *fast._loop_args(w))
+        out = fast._decode_loop(xproj, xs.new_empty(xs.shape[:2] + (N_MELS,)).float(), h, c, m, *fast._loop_args(w))
     return out, DecoderState(h, c, out[:, -1].clone() if out.size(1) else m)
 
 
