@@ -78,6 +78,16 @@ def train(mels, units, steps, batch=4, seconds=0.8):
     return model.eval(), loss.item()
 
 
+def cached_model(work_dir, mels, units, steps):
+    """(model, origin): the soft model ``train`` gives after ``steps``, cached as ``work_dir/trained-<steps>.pt``."""
+    path = work_dir / f"trained-{steps}.pt"
+    if not path.exists():
+        print(f"training a soft model for {steps} steps on {len(mels)} utterances ...", flush=True)
+        trained, loss = train(mels, units, steps)
+        save_original(trained, path, steps, loss)
+    return load_original(path, "soft"), f"{path} (trained here, {steps} steps)"
+
+
 def weight_bytes(decoder, precision):
     """Bytes of decoder weights one step reads: prenet layer 2 and the LSTMs (without lstm1's encoder columns,
     projected before the loop) at the precision's width, prenet layer 1 and proj at float32."""
@@ -159,12 +169,7 @@ def main():
         units = [torch.randn(int(seconds * FRAMES_PER_SECOND // 2) * 4, 256, generator=generator)]
     else:
         mels, units = corpus(args.work_dir, args.utts)
-        path = args.work_dir / f"trained-{args.train_steps}.pt"
-        if not path.exists():
-            print(f"training a soft model for {args.train_steps} steps on {len(mels)} utterances ...", flush=True)
-            trained, loss = train(mels, units, args.train_steps)
-            save_original(trained, path, args.train_steps, loss)
-        model, origin = load_original(path, "soft"), f"{path} (trained here, {args.train_steps} steps)"
+        model, origin = cached_model(args.work_dir, mels, units, args.train_steps)
     decoder = model.decoder.eval()
     deadline = time.time() + 1800
     while args.wait_load is not None and os.getloadavg()[0] > args.wait_load and time.time() < deadline:

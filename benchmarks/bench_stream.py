@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 
 import torch
-from bench_generate import FRAMES_PER_SECOND, corpus, train
+from bench_generate import FRAMES_PER_SECOND, cached_model, corpus
 
 from espnet_softvc.bin.vc_inference import stream_latency_ms
 from espnet_softvc.softvc import fast
-from espnet_softvc.softvc.checkpoint import load_original, save_original
+from espnet_softvc.softvc.checkpoint import load_original
 from espnet_softvc.softvc.stream import LOOKAHEAD_MS, AcousticStream, prior_statistics
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -62,12 +62,7 @@ def main():
     if args.checkpoint:
         model, origin = load_original(args.checkpoint, "soft"), str(args.checkpoint)
     else:
-        path = args.work_dir / f"trained-{args.train_steps}.pt"
-        if not path.exists():
-            print(f"training a soft model for {args.train_steps} steps on {len(mels)} utterances ...", flush=True)
-            trained, loss = train(mels, units, args.train_steps)
-            save_original(trained, path, args.train_steps, loss)
-        model, origin = load_original(path, "soft"), f"{path} (trained here, {args.train_steps} steps)"
+        model, origin = cached_model(args.work_dir, mels, units, args.train_steps)
     model.eval()
     middle = (len(units) - args.utts) // 2
     picked = sorted(range(len(units)), key=lambda i: len(units[i]))[middle : middle + args.utts]
