@@ -509,15 +509,13 @@ def conversion_table(exp_dir):
         ]
         for path in summaries:
             summary, convert_dir = json.loads(path.read_text()), path.parent.parent
-
-            def cell(key, scale=1.0, summary=summary):
-                return f"{summary[key] * scale:.3g}" if summary.get(key) is not None else "n/a"
-
-            lines.append(
-                f"| {convert_dir.parent.name} | {convert_dir.name.removeprefix('convert_')} | {summary['n_utts']} "
-                f"| {cell('wer')} | {cell('spk_sim')} | {cell('spk_sim_src')} | {cell('closer_to_target', 100)} "
-                f"| {cell('dnsmos_ovrl')} |"
-            )
+            scaled = {"closer_to_target": 100}  # a share, shown in percent
+            cells = [
+                f"{summary[key] * scaled.get(key, 1):.3g}" if summary.get(key) is not None else "n/a"
+                for key in ("wer", "spk_sim", "spk_sim_src", "closer_to_target", "dnsmos_ovrl")
+            ]
+            name = convert_dir.name.removeprefix("convert_")
+            lines.append(f"| {convert_dir.parent.name} | {name} | {summary['n_utts']} | {' | '.join(cells)} |")
         lines += [
             "",
             "spk_sim: resemblyzer cosine to the target's training speech (mean embedding) and to the utterance's own "
