@@ -60,6 +60,7 @@ setup(
             "softvc-baseline-data=espnet_softvc.bin.baseline_data:main",
             "softvc-results=espnet_softvc.bin.results:main",
             "softvc-score=espnet_softvc.bin.score:main",
+            "softvc-score-speakers=espnet_softvc.bin.score_speakers:main",
             "softvc-samples=espnet_softvc.bin.samples:main",
         ]
     },

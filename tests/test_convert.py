@@ -427,6 +427,8 @@ def test_api_input_errors(small):
 
     with pytest.raises(UserError, match="needs a content_encoder"):
         Speech2Speech(model_file=str(small / "acoustic-soft.pt"))
+    with pytest.raises(UserError, match=r"acoustic-soft.pt: speaker ids \[1\] given to a one-voice model"):
+        small_s2s(small, sid=1)
 
 
 # ---- a 10-minute wav: bounded memory ----

@@ -98,6 +98,42 @@ def test_corruption_is_seeded(speech):
     assert not set(noise.TEST_NOISES) & set(noise.TRAIN_NOISES)
 
 
+def test_recorded_noise_dir_musan_layout(speech, tmp_path):
+    """--noise_dir: MUSAN's noise/ part only (music and speech are not noise to remove), any rate; half of the
+    corruptions then use an excerpt of a recording, mixed at the drawn SNR; the pairs CLI takes the option."""
+    import soundfile as sf
+
+    from espnet_softvc.postnet.pairs import recorded_noises
+
+    t = np.arange(8000) / 8000
+    hum = 0.3 * np.sin(2 * np.pi * 1000 * t)  # 1 kHz at 8 kHz: a recording the synthetic noises never make
+    song = 0.3 * np.sin(2 * np.pi * 440 * t)
+    for part, wav in (("noise/free-sound/hum.wav", hum), ("music/x/song.wav", song), ("silent/s.wav", 0 * t)):
+        (tmp_path / "musan" / part).parent.mkdir(parents=True)
+        sf.write(tmp_path / "musan" / part, wav, 8000)
+    recorded = recorded_noises(tmp_path / "musan")
+    assert len(recorded) == 1 and recorded[0].size == 16000  # resampled to 16 kHz; the music left out
+    kinds = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        noisy, kind = noise.corrupt(speech[0], rng, speech, p_clean=0.0, p_reverb=0.0, p_mixture=0.0, recorded=recorded)
+        kinds.append(kind)
+        if kind == "recorded":
+            residual = np.abs(np.fft.rfft(noisy - speech[0]))
+            peak = np.argmax(residual) * 16000 / (2 * (residual.size - 1))
+            assert abs(peak - 1000) < 5 and -5 <= noise.snr(speech[0], noisy) <= 20
+    assert 10 <= kinds.count("recorded") <= 30
+    assert all(k in noise.TRAIN_NOISES for k in kinds if k != "recorded")
+    wavs = tmp_path / "wavs"
+    wavs.mkdir()
+    sf.write(wavs / "a.wav", speech[0].astype(np.float32), 16000)
+    args = [wavs, tmp_path / "pairs", "--copies", 2, "--noise_dir", tmp_path / "musan"]
+    run_cli("espnet_softvc.bin.make_pairs", *args, check=True)
+    assert (tmp_path / "pairs/noisy.scp").read_text().count("\n") == 2
+    proc = run_cli("espnet_softvc.bin.make_pairs", wavs, tmp_path / "x", "--noise_dir", tmp_path / "musan/silent")
+    assert_user_error(proc, "silent: no recorded noise")
+
+
 def test_spectral_subtraction_removes_stationary_noise(speech):
     from espnet_softvc.feats.log_mel import LogMelSpectrogram
 
@@ -162,6 +198,37 @@ def test_denoise_cli_npy_and_scp(tmp_path, checkpoint):
     run_cli("espnet_softvc.bin.denoise", tmp_path / "in.scp", tmp_path / "scp_out", "--model_file", path, check=True)
     denoised = kaldiio.load_scp(str(tmp_path / "scp_out" / "feats.scp"))["utt1"]
     np.testing.assert_allclose(denoised, np.load(tmp_path / "out" / "a.npy").T, atol=1e-5)
+
+
+def test_denoise_cli_wav_dir(tmp_path, checkpoint):
+    """A directory of recordings (any rate, channels): <stem>.npy, the denoised (128, T) log-mel of the wav's T mel
+    frames, under the same relative paths; --write_wav also the 16 kHz wav of it (Griffin-Lim here)."""
+    import soundfile as sf
+
+    from espnet_softvc.feats.log_mel import wav_to_mel
+
+    path, model = checkpoint
+    rng = np.random.default_rng(0)
+    wavs = {
+        "a.wav": (rng.standard_normal(16000) * 0.1, 16000),
+        "sub/b.wav": (rng.standard_normal((9000, 2)) * 0.1, 22050),
+    }
+    for name, (wav, sr) in wavs.items():
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / "in" / name, wav, sr)
+    args = ["--model_file", path, "--write_wav"]
+    run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", *args, check=True)
+    for name in wavs:
+        mel = wav_to_mel(tmp_path / "in" / name)
+        out = np.load((tmp_path / "out" / name).with_suffix(".npy"))
+        with torch.no_grad():
+            expected = model(torch.as_tensor(mel.T, dtype=torch.float32)[None])[0].numpy().T
+        assert out.shape == mel.shape
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+        info = sf.info((tmp_path / "out" / name).with_suffix(".wav"))
+        assert info.samplerate == 16000 and info.frames == 160 * mel.shape[1]
+    proc = run_cli("espnet_softvc.bin.denoise", tmp_path / "out", tmp_path / "x", *args)
+    assert_user_error(proc, "--write_wav is for a directory of wavs")
 
 
 @pytest.mark.parametrize(

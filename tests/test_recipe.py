@@ -61,6 +61,8 @@ def recipe(tmp_path_factory):
     procs["8"] = run_recipe(recipe, "--stage", "8", "--stop_stage", "8", *COMMON)
     procs["10"] = run_recipe(recipe, "--stage", "10", "--stop_stage", "10", *COMMON)
     procs["11"] = run_recipe(recipe, "--stage", "11", "--stop_stage", "11", *COMMON, "--convert_sets", "dev realdev")
+    finetune = ["--finetune_seconds", "20", "--spk_valid_utts", "3"]
+    procs["12"] = run_recipe(recipe, "--stage", "12", "--stop_stage", "12", *COMMON, *train_args, *finetune)
     return recipe, procs, bounds
 
 
@@ -308,3 +310,44 @@ def test_units_probe_and_voice_conversion_stage(recipe):
     results = (recipe / "RESULTS.md").read_text()
     assert "## Voice conversion" in results and "| softvc_discrete | realdev | 3 |" in results
     assert "## Speaker probe" in results
+
+
+@pytest.mark.slow
+def test_several_voices_and_fine_tuning_stage(recipe):
+    """Stage 12 (--spk_sets multi from run.sh): a multi-speaker model with the train set as speaker 0, each other voice
+    validated on its last --spk_valid_utts utterances; fine-tuning onto the first other voice with at most
+    --finetune_seconds of its speech; both scored by similarity to every voice, in RESULTS.md."""
+    import yaml
+
+    recipe, procs, _ = recipe
+    sp = recipe / "exp/speakers"
+    spk2sid = dict(line.split() for line in (sp / "lists/spk2sid").read_text().splitlines())
+    others = sorted({line.split()[1] for line in (recipe / "data/multi/utt2spk").read_text().splitlines()})
+    assert spk2sid == {"target": "0", **{spk: str(i) for i, spk in enumerate(others, 1)}}
+    config = yaml.safe_load((sp / "softvc_discrete_spk/config.yaml").read_text())
+    assert config["tts_conf"]["spks"] == len(spk2sid)
+    train, valid = (
+        dict(line.split() for line in (recipe / f"dump/spk_{s}/utt2sid").read_text().splitlines())
+        for s in ("train", "valid")
+    )
+    assert not set(train) & set(valid)
+    assert all(train[u] == "0" for u in keys(recipe / "dump/train/feats.scp"))
+    assert all(valid[u] == "0" for u in keys(recipe / "dump/dev/feats.scp"))
+    utt2spk = dict(line.split() for line in (recipe / "dump/multi/utt2spk").read_text().splitlines())
+    for spk in others:
+        assert sum(valid.get(u) == spk2sid[spk] for u, s in utt2spk.items() if s == spk) == 3
+        assert all(train[u] == spk2sid[spk] for u, s in utt2spk.items() if s == spk and u not in valid)
+    fine = keys(recipe / "dump/ft_train/feats.scp")
+    seconds = frames(recipe / "dump/multi/utt2num_frames")
+    assert fine and all(utt2spk[u] == others[0] and u in train for u in fine)
+    assert 20 - 5 < sum(seconds[u] for u in fine) / 100 <= 20
+    tuned = sp / f"softvc_discrete_ft_{others[0]}"
+    assert "Loading pretrained params from exp/softvc_discrete/valid.loss.ave.pth" in (tuned / "train.log").read_text()
+    voices = json.loads((sp / "softvc_discrete_spk/score/summary.json").read_text())
+    assert [(r["label"], r["intended"], r["n_utts"]) for r in voices["rows"]] == [(s, s, 2) for s in spk2sid]
+    before_after = json.loads((tuned / "score/summary.json").read_text())
+    assert [r["label"] for r in before_after["rows"]] == ["before", "after"]
+    assert all(-1 <= r["sim_intended"] <= 1 for r in voices["rows"] + before_after["rows"])
+    results = (recipe / "RESULTS.md").read_text()
+    assert "## Several target voices and fine-tuning onto a new voice (stage 12)" in results
+    assert f"| after | {others[0]} | 2 |" in results

@@ -51,9 +51,9 @@ done
 
 case $corpus in
   tiny)  # other voices for speaker-independent units, held-out speakers and real recordings: the units' speaker
-    # probe (stage 3) and conversion (stage 11)
+    # probe (stage 3), conversion (stage 11) and several target voices (stage 12, opt-in)
     corpus_opts=(--conf_dir conf/tuning --conf_suffix _tiny --content_encoder offline --units_extra_sets multi
-      --probe_sets "test others" --convert_sets "others realdev")
+      --probe_sets "test others" --convert_sets "others realdev" --spk_sets multi)
     ;;
   ljspeech) corpus_opts=(--conf_dir conf --conf_suffix "" --content_encoder hubert) ;;
   *) echo "error: --corpus must be tiny or ljspeech, got '$corpus'" >&2; exit 1 ;;

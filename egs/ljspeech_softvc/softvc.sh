@@ -9,7 +9,8 @@
 #         7 denoising postnets  8 scoring (RESULTS.md: mel distances, and outside judges on the wavs: pocketsphinx
 #         WER, resemblyzer speaker similarity, DNSMOS; reference rows)  9 ESPnet baselines  10 pack (+ upload)
 #         11 voice conversion of held-out speakers into the target voice (softvc-convert), scored (softvc-score),
-#            samples/index.html
+#            samples/index.html  12 (opt-in, --stop_stage 12) several target voices: a multi-speaker model (sids)
+#            and fine-tuning onto a new voice, scored by speaker similarity (softvc-score-speakers)
 # Options (defaults in brackets; *_args and *_opts are split at spaces, as in ESPnet):
 #   --stage N --stop_stage M          stages to run [1, 11]
 #   --nj N                            parallel jobs for dumps and decoding [2]
@@ -42,6 +43,16 @@
 #   --probe_sets "NAMES"              data dirs for the units' speaker probe (stage 3, offline encoders) [none]
 #   --units_extra_sets "NAMES"        data dirs of other voices for the offline soft encoder (stage 3): sentences
 #                                     also in train learn the target's units (speaker-independent units) [none]
+#   --noise_dir DIR                   recorded noise for the denoiser's training pairs (stage 7), MUSAN layout (its
+#                                     noise/ part) or any folder of wavs; half of the corruptions use it [none]
+#   --spk_sets "NAMES"                data dirs of other voices for stage 12: with the train set (speaker 0) they
+#                                     train a multi-speaker model (sids); one of them is the fine-tuning voice [none]
+#   --spk_valid_utts N                last utterances of each such voice that validate instead of train [5]
+#   --finetune_spk NAME               the voice of --spk_sets to fine-tune onto (stage 12) [the first]
+#   --finetune_init FILE              model fine-tuned from: ESPnet model file or original Soft-VC checkpoint
+#                                     [exp/softvc_<kind>/<inference_model>]
+#   --finetune_seconds SEC            at most this much of the new voice's speech trains the fine-tuning [300]
+#   --finetune_args "ARGS"            extra arguments of the fine-tuning (e.g. "--max_epoch 4") [none]
 #   cmd_backend=slurm ./run.sh ...    submit jobs with sbatch instead of running them here (see cmd.sh)
 
 set -euo pipefail
@@ -79,6 +90,13 @@ convert_sets=""
 convert_ref_utts=50
 probe_sets=""
 units_extra_sets=""
+noise_dir=""
+spk_sets=""
+spk_valid_utts=5
+finetune_spk=""
+finetune_init=""
+finetune_seconds=300
+finetune_args=""
 
 . utils/parse_options.sh
 . ./path.sh
@@ -144,49 +162,56 @@ if run_stage 1; then
   python -m espnet_softvc.bin.validate_data_dir $(printf 'data/%s ' $all_sets)  # like Kaldi's validate_data_dir.sh
 fi
 
+dump_mels_set() {  # DSET LO HI: dump/org/DSET/feats.scp (every utterance), dump/DSET (those of LO..HI seconds)
+  local dset=$1 lo=$2 hi=$3 org num_utts _nj tmp kept removed
+  org=dump/org/$dset  # every utterance of data/$dset; dump/$dset: the kept ones
+  num_utts=$(wc -l <"data/$dset/wav.scp")
+  if [ -f "$org/feats.scp" ] && [ "$(wc -l <"$org/feats.scp")" -eq "$num_utts" ]; then
+    log "$org/feats.scp complete, skipped"
+  else
+    _nj=$(min "$nj" "$num_utts")
+    split_scp "data/$dset/wav.scp" "$_nj" "$org/split$_nj"
+    ${train_cmd} JOB=0:$((_nj - 1)) "$org/log/dump_mels.JOB.log" \
+      python -m espnet_softvc.bin.dump_mels $pipe_opt "$org/split$_nj/split.JOB" "$org/data/feats.JOB"
+    # shellcheck disable=SC2046
+    merge_scp "$org/feats.scp" $(parts "$org/data/feats.JOB.scp" "$_nj")
+  fi
+  # Remove long/short data (like tts.sh): keep utterances of lo..hi seconds. dump/$dset is a Kaldi data dir of the
+  # kept utterances (+ feats.scp).
+  if [ ! -f "$org/utt2num_frames" ] || [ "$org/feats.scp" -nt "$org/utt2num_frames" ]; then
+    python pyscripts/feats/feat_to_num_frames.py "$org/feats.scp" "$org/.utt2num_frames.tmp"
+    mv "$org/.utt2num_frames.tmp" "$org/utt2num_frames"
+  fi
+  tmp=dump/.$dset.tmp
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  awk -v lo="$lo" -v hi="$hi" '$2 / 100 >= lo + 0 && (hi == "inf" || $2 / 100 <= hi + 0)' "$org/utt2num_frames" \
+    >"$tmp/utt2num_frames"
+  for f in wav.scp text utt2spk; do
+    awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "data/$dset/$f" >"$tmp/$f"
+  done
+  awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "$org/feats.scp" >"$tmp/feats.scp"
+  awk '{ utts[$2] = utts[$2] " " $1 } END { for (s in utts) print s utts[s] }' "$tmp/utt2spk" |
+    LC_ALL=C sort -k1,1 >"$tmp/spk2utt"
+  kept=$(wc -l <"$tmp/utt2num_frames")
+  [ "$kept" -gt 0 ] || die "$dset: no utterance of ${lo}..${hi} s left (--min_wav_duration / --max_wav_duration)"
+  removed=$(awk 'NR == FNR { keep[$1]; next } !($1 in keep) { print $1 }' "$tmp/utt2num_frames" \
+    "$org/utt2num_frames" | head -n 10 | tr '\n' ' ')
+  rm -rf "dump/$dset"
+  mv "$tmp" "dump/$dset"
+  log "dump/$dset: $kept of $num_utts utterances kept (${lo} s <= duration <= ${hi} s)${removed:+; removed: ${removed}...}"
+}
+
 if run_stage 2; then
   log "mel dump (Soft-VC log-mels, $nj jobs), then removal of too-short / too-long utterances"
   # shellcheck disable=SC2046,SC2086
   python -m espnet_softvc.bin.validate_data_dir $(printf 'data/%s ' $all_sets)
-  for dset in $all_sets; do
-    org=dump/org/$dset  # every utterance of data/$dset; dump/$dset: the kept ones
-    num_utts=$(wc -l <"data/$dset/wav.scp")
-    if [ -f "$org/feats.scp" ] && [ "$(wc -l <"$org/feats.scp")" -eq "$num_utts" ]; then
-      log "$org/feats.scp complete, skipped"
+  for dset in $all_sets; do  # train and valid sets: min..max seconds; a set that is only a test set stays whole
+    if [ "$dset" = "$train_set" ] || [ "$dset" = "$valid_set" ]; then
+      dump_mels_set "$dset" "$min_wav_duration" "$max_wav_duration"
     else
-      _nj=$(min "$nj" "$num_utts")
-      split_scp "data/$dset/wav.scp" "$_nj" "$org/split$_nj"
-      ${train_cmd} JOB=0:$((_nj - 1)) "$org/log/dump_mels.JOB.log" \
-        python -m espnet_softvc.bin.dump_mels $pipe_opt "$org/split$_nj/split.JOB" "$org/data/feats.JOB"
-      # shellcheck disable=SC2046
-      merge_scp "$org/feats.scp" $(parts "$org/data/feats.JOB.scp" "$_nj")
+      dump_mels_set "$dset" 0 inf
     fi
-    # Remove long/short data (like tts.sh): train and valid sets keep utterances of min..max seconds; a set that is
-    # only a test set keeps everything. dump/$dset is a Kaldi data dir of the kept utterances (+ feats.scp).
-    if [ ! -f "$org/utt2num_frames" ] || [ "$org/feats.scp" -nt "$org/utt2num_frames" ]; then
-      python pyscripts/feats/feat_to_num_frames.py "$org/feats.scp" "$org/.utt2num_frames.tmp"
-      mv "$org/.utt2num_frames.tmp" "$org/utt2num_frames"
-    fi
-    lo=0 hi=inf
-    if [ "$dset" = "$train_set" ] || [ "$dset" = "$valid_set" ]; then lo=$min_wav_duration hi=$max_wav_duration; fi
-    tmp=dump/.$dset.tmp
-    rm -rf "$tmp"
-    mkdir -p "$tmp"
-    awk -v lo="$lo" -v hi="$hi" '$2 / 100 >= lo + 0 && (hi == "inf" || $2 / 100 <= hi + 0)' "$org/utt2num_frames" \
-      >"$tmp/utt2num_frames"
-    for f in wav.scp text utt2spk; do
-      awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "data/$dset/$f" >"$tmp/$f"
-    done
-    awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "$org/feats.scp" >"$tmp/feats.scp"
-    awk '{ utts[$2] = utts[$2] " " $1 } END { for (s in utts) print s utts[s] }' "$tmp/utt2spk" |
-      LC_ALL=C sort -k1,1 >"$tmp/spk2utt"
-    kept=$(wc -l <"$tmp/utt2num_frames")
-    [ "$kept" -gt 0 ] || die "$dset: no utterance of ${lo}..${hi} s left (--min_wav_duration / --max_wav_duration)"
-    removed=$(awk 'NR == FNR { keep[$1]; next } !($1 in keep) { print $1 }' "$tmp/utt2num_frames" \
-      "$org/utt2num_frames" | head -n 10 | tr '\n' ' ')
-    rm -rf "dump/$dset"
-    mv "$tmp" "dump/$dset"
-    log "dump/$dset: $kept of $num_utts utterances kept (${lo} s <= duration <= ${hi} s)${removed:+; removed: ${removed}...}"
   done
 fi
 
@@ -197,6 +222,13 @@ encoder_files() {  # kind -> options naming its content encoder files (softvc-en
     [ "$1" = soft ] && echo "--checkpoint $hubert_dir/hubert-soft-35d9f29f.pt" ||
       echo "--checkpoint $hubert_dir/hubert-discrete-96b248c5.pt --kmeans $hubert_dir/kmeans100-50f36a95.pt"
   fi
+}
+
+dump_units_set() {  # KIND DSET: dump/KIND/DSET/units.scp of dump/DSET with the content encoder of stage 3
+  # shellcheck disable=SC2046
+  ${cuda_cmd} --gpu "$ngpu" "dump/$1/$2/log/dump_units.log" \
+    python -m espnet_softvc.bin.dump_units "$1" "dump/$2" "dump/$1/$2" $(encoder_files "$1") --nj "$nj" \
+    --device "$device"
 }
 
 if run_stage 3; then
@@ -231,12 +263,7 @@ if run_stage 3; then
     done
   fi
   for kind in $kinds; do
-    for dset in $all_sets; do
-      # shellcheck disable=SC2046
-      ${cuda_cmd} --gpu "$ngpu" "dump/$kind/$dset/log/dump_units.log" \
-        python -m espnet_softvc.bin.dump_units "$kind" "dump/$dset" "dump/$kind/$dset" $(encoder_files "$kind") \
-        --nj "$nj" --device "$device"
-    done
+    for dset in $all_sets; do dump_units_set "$kind" "$dset"; done
   done
 fi
 
@@ -288,19 +315,18 @@ if run_stage 5; then
   for_each_kind train_acoustic "training failed (exp/softvc_*/train.log)"
 fi
 
-decode() {  # expdir dset kind [extra args] -> expdir/decode_<dset>/{norm/feats.scp,wav/} with --nj jobs
-  local expdir=$1 dset=$2 kind=$3 outdir n _nj
-  shift 3
-  outdir=$expdir/decode_$dset
+decode() {  # model_file dset kind outdir [extra args] -> outdir/{norm/feats.scp,wav/} with --nj jobs
+  local model_file=$1 dset=$2 kind=$3 outdir=$4 n _nj
+  shift 4
   n=$(wc -l <"dump/$kind/$dset/units.scp")
   _nj=$(min "$nj" "$n")
-  log "decoding $outdir with $inference_model (${vocoder_file:-Griffin-Lim}, $inference_config)"
+  log "decoding $outdir with $model_file (${vocoder_file:-Griffin-Lim}, $inference_config)"
   rm -rf "$outdir/logdir"
   split_scp "dump/$kind/$dset/units.scp" "$_nj" "$outdir/logdir/keys"
   # shellcheck disable=SC2086
   ${decode_cmd} --gpu "$ngpu" JOB=0:$((_nj - 1)) "$outdir/logdir/decode.JOB.log" \
     python -m espnet_softvc.bin.softvc_inference --config "$inference_config" \
-    --model_file "$expdir/$inference_model" --key_file "$outdir/logdir/keys/split.JOB" \
+    --model_file "$model_file" --key_file "$outdir/logdir/keys/split.JOB" \
     --data_path_and_name_and_type "dump/$kind/$dset/units.scp,units,kaldi_ark" \
     --output_dir "$outdir/logdir/output.JOB" ${vocoder_file:+--vocoder_file "$vocoder_file"} \
     --device "$device" $inference_args "$@"
@@ -319,7 +345,9 @@ decode() {  # expdir dset kind [extra args] -> expdir/decode_<dset>/{norm/feats.
 
 if run_stage 6; then
   for kind in $kinds; do
-    for dset in $test_sets; do decode "exp/softvc_$kind" "$dset" "$kind"; done
+    for dset in $test_sets; do
+      decode "exp/softvc_$kind/$inference_model" "$dset" "$kind" "exp/softvc_$kind/decode_$dset"
+    done
   done
 fi
 
@@ -344,7 +372,7 @@ print(" ".join(f"--tts_conf {k}={v}" for k, v in conf.items() if k.startswith(("
       $(data_opts "$1" train "$train_set") $(data_opts "$1" valid "$valid_set") \
       $(shape_opts "exp/stats_softvc_$1") \
       --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
-    for dset in $test_sets; do decode "$expdir" "$dset" "$1" --vocode false; done
+    for dset in $test_sets; do decode "$expdir/$inference_model" "$dset" "$1" "$expdir/decode_$dset" --vocode false; done
   }
   for_each_kind train_postnet "postnet training failed (exp/softvc_*_postnet/train.log)"
   # (b) the standalone denoiser (--tts denoiser) for mels from any source, trained on noisy/clean pairs made here;
@@ -354,7 +382,8 @@ print(" ".join(f"--tts_conf {k}={v}" for k, v in conf.items() if k.startswith(("
   log "standalone denoiser: noisy/clean pairs, training ($denoiser_config, log: $expdir/train.log), applying"
   for dset in "$train_set" "$valid_set"; do
     [ -f "dump/denoise/$dset/clean.scp" ] || ${train_cmd} "dump/denoise/$dset/log/make_pairs.log" \
-      python -m espnet_softvc.bin.make_pairs "dump/$dset/wav.scp" "dump/denoise/$dset" --copies 2
+      python -m espnet_softvc.bin.make_pairs "dump/$dset/wav.scp" "dump/denoise/$dset" --copies 2 \
+      ${noise_dir:+--noise_dir "$noise_dir"}
   done
   pair_opts() {  # mode set
     echo "--${1}_data_path_and_name_and_type dump/denoise/$2/noisy.scp,units,kaldi_ark" \
@@ -569,6 +598,133 @@ if run_stage 11; then
       --per_speaker 2 --sets $convert_sets
     score_results  # RESULTS.md again, with the conversion rows
   fi
+fi
+
+if run_stage 12; then
+  # Several target voices and your own voice (opt-in: --stop_stage 12; --spk_sets names the other voices).
+  # (a) A multi-speaker model (ESPnet's convention: --tts_conf spks=S, utt2sid data "sids"): the train set is speaker
+  #     0 (the target voice), the speakers of --spk_sets are 1..S-1, each with its last $spk_valid_utts utterances
+  #     in the valid set. Asked for every voice (--sid), its dev speech is scored for similarity to every voice.
+  # (b) The one-voice model --finetune_init (an ESPnet model file or an original checkpoint) fine-tuned with
+  #     --init_param onto --finetune_spk, a voice of --spk_sets, with at most --finetune_seconds of its speech;
+  #     dev speech before and after, scored the same way. Everything under exp/speakers/; tables in RESULTS.md.
+  [ -n "$spk_sets" ] || die "stage 12 needs --spk_sets (data dirs of other voices, e.g. multi)"
+  sp=exp/speakers
+  mkdir -p "$sp/lists"
+  for dset in $spk_sets; do
+    [ -f "data/$dset/wav.scp" ] || die "--spk_sets $dset: data/$dset/wav.scp not found"
+    dump_mels_set "$dset" "$min_wav_duration" "$max_wav_duration"
+    for kind in $kinds; do dump_units_set "$kind" "$dset"; done
+  done
+  # shellcheck disable=SC2046,SC2086  # set names: no spaces
+  LC_ALL=C sort -k1,1 $(printf 'dump/%s/utt2spk ' $spk_sets) >"$sp/lists/others.utt2spk"
+  # shellcheck disable=SC2046,SC2086
+  cat $(printf 'dump/%s/utt2num_frames ' $spk_sets) >"$sp/lists/others.utt2num_frames"
+  { echo target; awk '!seen[$2]++ { print $2 }' "$sp/lists/others.utt2spk"; } | awk '{ print $1, NR - 1 }' \
+    >"$sp/lists/spk2sid"
+  n_spks=$(wc -l <"$sp/lists/spk2sid")
+  [ -n "$finetune_spk" ] || finetune_spk=$(awk 'NR == 2 { print $1 }' "$sp/lists/spk2sid")
+  grep -q "^$finetune_spk " "$sp/lists/spk2sid" || die "--finetune_spk $finetune_spk: not a speaker of --spk_sets"
+  awk -v n="$spk_valid_utts" -v t="$sp/lists/others_train.keys" -v v="$sp/lists/others_valid.keys" \
+    'NR == FNR { total[$2]++; next } { print $1 > (++seen[$2] > total[$2] - n ? v : t) }' \
+    "$sp/lists/others.utt2spk" "$sp/lists/others.utt2spk"
+  awk -v spk="$finetune_spk" -v max="$finetune_seconds" 'FILENAME == ARGV[1] { if ($2 == spk) mine[$1]; next }
+    FILENAME == ARGV[2] { frames[$1] = $2; next }
+    ($1 in mine) && sum + frames[$1] / 100 <= max + 0 { sum += frames[$1] / 100; print $1 }' \
+    "$sp/lists/others.utt2spk" "$sp/lists/others.utt2num_frames" "$sp/lists/others_train.keys" \
+    >"$sp/lists/ft_train.keys"
+  awk -v spk="$finetune_spk" 'NR == FNR { if ($2 == spk) mine[$1]; next } $1 in mine' "$sp/lists/others.utt2spk" \
+    "$sp/lists/others_valid.keys" >"$sp/lists/ft_valid.keys"
+  subset() {  # OUT KEYS SET...: dump/OUT and dump/<kind>/OUT/units.scp, the utterances of KEYS in dump/SET...
+    local out=$1 keys=$2 f kind
+    shift 2
+    mkdir -p "dump/$out"
+    for f in feats.scp wav.scp utt2spk text utt2num_frames; do
+      # shellcheck disable=SC2046
+      awk 'NR == FNR { keep[$1]; next } $1 in keep' "$keys" $(printf "dump/%s/$f " "$@") |
+        LC_ALL=C sort -k1,1 >"dump/$out/$f"
+    done
+    for kind in $kinds; do
+      mkdir -p "dump/$kind/$out"
+      # shellcheck disable=SC2046
+      awk 'NR == FNR { keep[$1]; next } $1 in keep' "$keys" $(printf "dump/$kind/%s/units.scp " "$@") |
+        LC_ALL=C sort -k1,1 >"dump/$kind/$out/units.scp"
+    done
+    # speaker ids: every utterance of the train and valid sets is the target voice (0)
+    awk 'FILENAME == ARGV[1] { sid[$1] = $2; next } FILENAME == ARGV[2] { target[$1]; next }
+      { print $1, ($1 in target) ? 0 : sid[$2] }' "$sp/lists/spk2sid" \
+      <(cat "dump/$train_set/utt2spk" "dump/$valid_set/utt2spk") "dump/$out/utt2spk" >"dump/$out/utt2sid"
+  }
+  cut -d' ' -f1 "dump/$train_set/utt2spk" | cat - "$sp/lists/others_train.keys" >"$sp/lists/spk_train.keys"
+  cut -d' ' -f1 "dump/$valid_set/utt2spk" | cat - "$sp/lists/others_valid.keys" >"$sp/lists/spk_valid.keys"
+  # shellcheck disable=SC2086
+  subset spk_train "$sp/lists/spk_train.keys" "$train_set" $spk_sets
+  # shellcheck disable=SC2086
+  subset spk_valid "$sp/lists/spk_valid.keys" "$valid_set" $spk_sets
+  # shellcheck disable=SC2086
+  subset ft_train "$sp/lists/ft_train.keys" $spk_sets
+  # shellcheck disable=SC2086
+  subset ft_valid "$sp/lists/ft_valid.keys" $spk_sets
+  log "speakers: $(cut -d' ' -f1 "$sp/lists/spk2sid" | tr '\n' ' ')($n_spks); fine-tuning onto $finetune_spk with" \
+    "$(wc -l <"$sp/lists/ft_train.keys") utterances," \
+    "$(awk 'NR == FNR { keep[$1]; next } $1 in keep { s += $2 / 100 } END { printf "%.0f", s }' \
+      "$sp/lists/ft_train.keys" "$sp/lists/others.utt2num_frames") s"
+  # references: the target's first $convert_ref_utts train utterances, every utterance of the other voices
+  head -n "$convert_ref_utts" "dump/$train_set/wav.scp" >"$sp/lists/ref_target.scp"
+  while read -r spk _; do
+    [ "$spk" = target ] && continue
+    awk -v spk="$spk" 'NR == FNR { if ($2 == spk) mine[$1]; next } $1 in mine' "$sp/lists/others.utt2spk" \
+      <(cat "dump/spk_train/wav.scp" "dump/spk_valid/wav.scp") >"$sp/lists/ref_$spk.scp"
+  done <"$sp/lists/spk2sid"
+  ref_opts=()
+  while read -r spk _; do ref_opts+=(--ref "$spk" "$sp/lists/ref_$spk.scp"); done <"$sp/lists/spk2sid"
+  speaker_model() {  # kind: (a) and (b) of this stage for one unit type
+    local kind=$1 expdir init opts sid_opts spk sid
+    expdir=$sp/softvc_${kind}_spk
+    # shellcheck disable=SC2054  # commas of ESPnet's PATH,NAME,TYPE
+    sid_opts=(--train_data_path_and_name_and_type dump/spk_train/utt2sid,sids,text_int
+      --valid_data_path_and_name_and_type dump/spk_valid/utt2sid,sids,text_int)
+    log "training $expdir: $n_spks voices ($(acoustic_config "$kind") + spks, log: $expdir/train.log)"
+    # shellcheck disable=SC2046
+    ${train_cmd} "$expdir/stats/log/collect_stats.log" \
+      python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$(acoustic_config "$kind")" \
+      $(data_opts "$kind" train spk_train) $(data_opts "$kind" valid spk_valid) "${sid_opts[@]}" \
+      --output_dir "$expdir/stats" --ngpu 0 --num_workers 0
+    # shellcheck disable=SC2046,SC2086
+    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" --tts_conf spks="$n_spks" \
+      $(data_opts "$kind" train spk_train) $(data_opts "$kind" valid spk_valid) "${sid_opts[@]}" \
+      $(shape_opts "$expdir/stats") --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
+    opts=()
+    while read -r spk sid; do
+      decode "$expdir/$inference_model" "$eval_set" "$kind" "$expdir/decode_${eval_set}_$spk" --sid "$sid"
+      opts+=(--pred "$spk" "$spk" "$expdir/decode_${eval_set}_$spk/wav")
+    done <"$sp/lists/spk2sid"
+    ${decode_cmd} "$expdir/score/log/score.log" \
+      python -m espnet_softvc.bin.score_speakers "$expdir/score" "${ref_opts[@]}" "${opts[@]}"
+    init=${finetune_init:-exp/softvc_$kind/$inference_model}
+    expdir=$sp/softvc_${kind}_ft_$finetune_spk
+    log "fine-tuning $init onto $finetune_spk -> $expdir (log: $expdir/train.log)"
+    # shellcheck disable=SC2046
+    ${train_cmd} "$expdir/stats/log/collect_stats.log" \
+      python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$(acoustic_config "$kind")" \
+      $(data_opts "$kind" train ft_train) $(data_opts "$kind" valid ft_valid) \
+      --output_dir "$expdir/stats" --ngpu 0 --num_workers 0
+    # shellcheck disable=SC2046,SC2086
+    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
+      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" --init_param "$init" \
+      $(data_opts "$kind" train ft_train) $(data_opts "$kind" valid ft_valid) \
+      $(shape_opts "$expdir/stats") --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args \
+      $finetune_args
+    decode "$init" "$eval_set" "$kind" "$expdir/decode_${eval_set}_before"
+    decode "$expdir/$inference_model" "$eval_set" "$kind" "$expdir/decode_${eval_set}_after"
+    ${decode_cmd} "$expdir/score/log/score.log" \
+      python -m espnet_softvc.bin.score_speakers "$expdir/score" "${ref_opts[@]}" \
+      --pred before "$finetune_spk" "$expdir/decode_${eval_set}_before/wav" \
+      --pred after "$finetune_spk" "$expdir/decode_${eval_set}_after/wav"
+  }
+  for_each_kind speaker_model "stage 12 failed (exp/speakers/*/train.log, */score/log/score.log)"
+  score_results  # RESULTS.md again, with the speaker tables
 fi
 
 current_stage=$stop_stage

@@ -14,7 +14,8 @@ with one: then ``out_dir/<utt>.wav`` per utterance (the recipe's stage 11)::
 ``--chunk_ms C`` converts each file as a stream of C ms chunks (``Speech2Speech.convert_chunked``: bounded
 look-ahead, the decoder state carried across chunks; algorithmic latency ``stream_latency_ms``, e.g. 250 ms for
 20 ms chunks), with the same output lengths; without it (the default) conversion is offline. ``--stream_prior``
-starts each stream's instance statistics from those of a few given sentences instead of from nothing.
+starts each stream's instance statistics from those of a few given sentences instead of from nothing. ``--sid S``
+picks the target voice of a multi-speaker acoustic model (recipe stage 12).
 """
 
 import argparse
@@ -82,6 +83,9 @@ def get_parser():
         "--postnet", help="standalone denoising postnet (--tts denoiser model file or research checkpoint)."
     )
     parser.add_argument("--postnet_config", help="config.yaml of an ESPnet --postnet model file.")
+    parser.add_argument(
+        "--sid", type=int, help="target speaker id of a multi-speaker acoustic model (spks; default speaker 0)."
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu).")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--nj", type=int, default=1, help="parallel processes (CPU; one process on an accelerator).")
@@ -121,6 +125,7 @@ def main(argv=None):
         postnet_file=args.postnet,
         device=args.device,
         dtype=args.dtype,
+        sid=args.sid,
     )
     if args.train_config is not None:
         options["train_config"] = args.train_config

@@ -1,8 +1,14 @@
-"""softvc-denoise: run the denoising postnet on log-mels from any source.
+"""softvc-denoise: run the denoising postnet on log-mels from any source, or on recordings.
 
     softvc-denoise IN_DIR OUT_DIR --model_file M [--train_config C]     # *.npy (128, T), paths mirrored
+    softvc-denoise WAV_DIR OUT_DIR --model_file M [--write_wav [--vocoder V]]
+                                                                       # *.wav (any rate) -> <stem>.npy (128, T)
     python -m espnet_softvc.bin.denoise feats.scp OUT_DIR --model_file M --train_config C
                                                                        # Kaldi (T, 128) -> OUT_DIR/feats.{ark,scp}
+A directory without ``*.npy`` files is read as recordings: every ``*.wav`` (any sample rate and channel count) gives
+the denoised (128, T) Soft-VC log-mel that would go to the vocoder, T = the mel front end's frames for that wav
+(``softvc-mels``), as ``<stem>.npy`` under the same relative path; ``--write_wav`` also writes ``<stem>.wav``
+(16 kHz, 160 T samples) through ``--vocoder`` (HiFi-GAN / ParallelWaveGAN; default Griffin-Lim).
 The model is an ESPnet model file of ``SoftVCTask`` (a standalone denoiser, or Soft-VC with a ``postnet``) with its
 ``config.yaml``, or, without ``--train_config``, a postnet checkpoint ``{"config", "model"}`` (research/).
 """
@@ -14,9 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import find_files, load_npy, save_npy
+from espnet_softvc.utils.io import find_files, load_npy, save_npy, save_wav
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
 from espnet_softvc.utils.shapes import N_MELS
 
@@ -39,14 +46,39 @@ def denoise(postnet, mel, name="mel"):
     return postnet(check_mel(mel, name)[None])[0].numpy()
 
 
+def denoise_wavs(postnet, in_dir, out_dir, write_wav=False, vocoder_file=None):
+    """Every ``*.wav`` of ``in_dir`` -> ``out_dir/<relative path>/<stem>.npy``, the denoised (128, T) log-mel (and
+    ``<stem>.wav`` with ``write_wav``)."""
+    from espnet_softvc.bin.vc_inference import vocode  # here: it imports the content encoders
+    from espnet_softvc.vocoders import load_vocoder
+
+    paths = find_files(in_dir, ".wav")
+    vocoder = load_vocoder(vocoder_file) if write_wav else None
+    for path in tqdm(paths, desc="denoise"):
+        mel = denoise(postnet, wav_to_mel(path).T, path).T  # (128, T)
+        out = out_dir / path.relative_to(in_dir).with_suffix(".npy")
+        save_npy(out, mel)
+        if vocoder is not None:
+            with torch.inference_mode():
+                wav = vocode(vocoder, torch.from_numpy(mel.T).float())  # (160 T,), bounded memory
+            save_wav(out.with_suffix(".wav"), wav.numpy(), vocoder.sample_rate)
+    print(f"wrote {len(paths)} denoised mels{' and wavs' if write_wav else ''} to {out_dir}")
+
+
 @cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Denoise Soft-VC log-mels with the denoising postnet.")
-    parser.add_argument("in_dir", metavar="in-dir", type=Path, help="directory of (128, T) .npy mels, or a feats.scp")
+    parser.add_argument(
+        "in_dir", metavar="in-dir", type=Path, help="directory of (128, T) .npy mels or of .wav files, or a feats.scp"
+    )
     parser.add_argument("out_dir", metavar="out-dir", type=Path, help="output directory")
     parser.add_argument("--model_file", type=Path, required=True)
     parser.add_argument("--train_config", type=Path, default=None)
+    parser.add_argument("--write_wav", action="store_true", help="wav input: also write the denoised <stem>.wav")
+    parser.add_argument("--vocoder", help="vocoder of --write_wav (HiFi-GAN .pt, ParallelWaveGAN .pkl) [Griffin-Lim]")
     args = parser.parse_args(argv)
+    if args.vocoder is not None and not args.write_wav:
+        raise UserError("--vocoder: give --write_wav too (it vocodes the denoised mels)")
     torch.set_num_threads(1)
     postnet = load_postnet(args.model_file, args.train_config)
     if args.in_dir.is_file() and args.in_dir.suffix == ".scp":
@@ -62,6 +94,10 @@ def main(argv=None):
                 writer[key] = denoise(postnet, reader[key], f"{args.in_dir}:{key}")
         print(f"wrote {len(keys)} denoised mels to {args.out_dir / 'feats.scp'}")
         return
+    if args.in_dir.is_dir() and next(args.in_dir.rglob("*.npy"), None) is None:
+        return denoise_wavs(postnet, args.in_dir, args.out_dir, args.write_wav, args.vocoder)
+    if args.write_wav:
+        raise UserError(f"{args.in_dir}: --write_wav is for a directory of wavs (it holds .npy mels)")
     paths = find_files(args.in_dir, ".npy")
     for path in tqdm(paths, desc="denoise"):
         mel = load_npy(path)

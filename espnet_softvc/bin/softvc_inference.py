@@ -4,9 +4,11 @@
     >>> unit2speech = Unit2Speech("exp/softvc/config.yaml", "exp/softvc/valid.loss.ave.pth")
     >>> unit2speech = Unit2Speech(model_file="hubert-soft-0321fd7e.pt")  # an original checkpoint works too
     >>> out = unit2speech(units)  # (N,) ids or (N, 256) floats -> {"feat_gen": (2N, 128), "wav": (320 * 2N,)}
+    >>> out = unit2speech(units, sids=torch.tensor([2]))  # a multi-speaker model (``spks``): speaker 2's voice
 
 The CLI decodes a units scp (``npy`` or ``kaldi_ark``) into ESPnet's decode layout: ``norm/feats.{ark,scp}``
-((2N, 128) log-mels), ``wav/<utt>.wav`` and ``wav/wav.scp``::
+((2N, 128) log-mels), ``wav/<utt>.wav`` and ``wav/wav.scp``; a multi-speaker model takes the speaker of every
+utterance from ``utt2sid,sids,text_int`` data or ``--sid``::
 
     python -m espnet_softvc.bin.softvc_inference --model_file exp/softvc/valid.loss.ave.pth \\
         --data_path_and_name_and_type dump/eval/units.scp,units,kaldi_ark --output_dir exp/softvc/decode_eval
@@ -72,12 +74,15 @@ class Unit2Speech:
         return getattr(self.vocoder, "sample_rate", SAMPLE_RATE)
 
     @torch.no_grad()
-    def __call__(self, units, name="units", vocode=True):
+    def __call__(self, units, name="units", vocode=True, sids=None):
         """One utterance: units (N,) ids or (N, 256) -> {"feat_gen": (2N, 128)[, "wav": (S,)]}; ``name`` is
-        used in error messages."""
+        used in error messages; ``sids`` (1,) or an int: the speaker of a multi-speaker model (None: speaker 0)."""
         units = check_units(units, self.kind, name, batched=False)
         units = units.to(self.device, self.dtype if units.is_floating_point() else None)
-        output = self.model.inference(units, precision=self.precision)
+        try:
+            output = self.model.inference(units, precision=self.precision, sids=sids)
+        except UserError as e:
+            raise UserError(f"{name}: {e}") from None
         if self.postnet is not None:
             output["feat_gen_before_postnet"] = output["feat_gen"]
             output["feat_gen"] = self.postnet(output["feat_gen"][None].float())[0]
@@ -100,8 +105,9 @@ class Unit2Speech:
             return Unit2Speech(**files, **kwargs)
 
 
-def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, vocode=True):
-    """Generate every utterance of a units scp into ESPnet's decode layout under ``output_dir``."""
+def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, vocode=True, sid=None):
+    """Generate every utterance of a units scp (and its ``sids``, if given) into ESPnet's decode layout under
+    ``output_dir``; ``sid``: one speaker for every utterance instead."""
     from espnet_softvc.tasks.softvc import SoftVCTask  # here: importing ESPnet's AbsTask takes seconds
 
     for path in [key_file] if key_file else [path for path, _, _ in data_path_and_name_and_type]:
@@ -129,7 +135,7 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
         for keys, batch in tqdm(loader, total=total, desc="decode"):
             units = batch["units"][0, : batch["units_lengths"][0]]
             start = time.perf_counter()
-            output = unit2speech(units, name=keys[0], vocode=False)
+            output = unit2speech(units, name=keys[0], vocode=False, sids=batch.get("sids", sid))
             frames = output["feat_gen"].size(0)  # ESPnet's decode-log lines, read by scoring/results.py (RTF)
             logging.info(f"inference speed = {frames / (time.perf_counter() - start):.1f} frames / sec.")
             logging.info(f"{keys[0]} (size:{units.size(0)}->{frames})")
@@ -156,12 +162,13 @@ def get_parser():
         type=str2triple_str,
         required=True,
         action="append",
-        help="units scp: PATH,units,TYPE with TYPE kaldi_ark or npy",
+        help="units scp: PATH,units,TYPE with TYPE kaldi_ark or npy; and PATH,sids,text_int (utt2sid)",
     )
     parser.add_argument("--key_file", type=str_or_none, default=None, help="decode only these utterance ids")
     parser.add_argument("--model_file", type=Path, required=True, help="ESPnet model file or original checkpoint")
     parser.add_argument("--train_config", type=str_or_none, default=None, help="default: config.yaml beside it")
     parser.add_argument("--vocoder_file", type=str_or_none, default=None, help="default: Griffin-Lim")
+    parser.add_argument("--sid", type=int, default=None, help="speaker id of a multi-speaker model, every utterance")
     parser.add_argument("--vocode", type=str2bool, default=True, help="also write wav/ (default true)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -199,10 +206,15 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s: %(message)s")
     names = [name for _, name, _ in args.data_path_and_name_and_type]
-    if names != ["units"]:
-        raise UserError(f"--data_path_and_name_and_type: give one units scp (PATH,units,TYPE), got names {names}")
+    if sorted(names) not in (["units"], ["sids", "units"]) or names[0] != "units":
+        raise UserError(
+            f"--data_path_and_name_and_type: give one units scp (PATH,units,TYPE) and optionally an utt2sid "
+            f"(PATH,sids,text_int), got names {names}"
+        )
+    if "sids" in names and args.sid is not None:
+        raise UserError("give the speakers either as sids data or as --sid, not both")
     unit2speech = Unit2Speech(args.train_config, args.model_file, args.vocoder_file, args.device, args.dtype)
-    total = decode(unit2speech, args.data_path_and_name_and_type, args.output_dir, args.key_file, args.vocode)
+    total = decode(unit2speech, args.data_path_and_name_and_type, args.output_dir, args.key_file, args.vocode, args.sid)
     print(f"wrote {total} utterances to {args.output_dir}")
 
 

@@ -96,19 +96,10 @@ def main(argv=None):
 
     from espnet_softvc.bin.checkpoint import to_original  # after the dump: ESPnet imports take seconds
     from espnet_softvc.bin.softvc_train import train
-    from espnet_softvc.tasks.load import load_model
 
-    init_param = None
-    if args.resume is not None:
-        model, _ = load_model(args.resume)
-        if model.tts.discrete != args.discrete:
-            raise UserError(f"{args.resume}: a {'discrete' if model.tts.discrete else 'soft'} model, not {kind}")
-        init_param = args.checkpoint_dir / "init_from_original.pth"
-        with atomic_path(init_param) as tmp:
-            torch.save(model.state_dict(), tmp)
     has_config = any(arg == "--config" or arg.startswith("--config=") for arg in extra)
     schedule = [] if has_config else PAPER_SCHEDULE  # command-line options would override the config's
-    train(espnet_args(dump_dir, args.checkpoint_dir, args.discrete, init_param) + schedule + extra)
+    train(espnet_args(dump_dir, args.checkpoint_dir, args.discrete, args.resume) + schedule + extra)
     best = args.checkpoint_dir / "valid.loss.best.pth"
     if best.exists():
         to_original(best, args.checkpoint_dir / "model-best.pt")

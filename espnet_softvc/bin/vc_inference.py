@@ -161,7 +161,7 @@ class VCStream:
         if s2s.encoder.features == "mfcc":
             context, lookahead = MFCC_CONTEXT, MFCC_LOOKAHEAD
         self.s2s, self.name, self.context, self.lookahead = s2s, name, context, lookahead
-        self.acoustic = stream.AcousticStream(u2s.tts.model, u2s.precision, prior=prior)
+        self.acoustic = stream.AcousticStream(u2s.tts.model, u2s.precision, prior=prior, sids=s2s.sid)
         self.wav, self.wav_start, self.units_done = torch.zeros(0), 0, 0  # samples from wav_start; units out
         self.mel, self.mel_start, self.vocoded, self.tail = torch.zeros(0, N_MELS), 0, 0, None
 
@@ -236,6 +236,7 @@ class Speech2Speech:
         vocoder_file: original HiFi-GAN (or ParallelWaveGAN .pkl); None: Griffin-Lim.
         postnet_config, postnet_file: a standalone denoising postnet applied to ``feat_gen`` (``Unit2Speech``).
         device: torch device; dtype: "float32" (exact), "bfloat16" or "float16" for the acoustic model.
+        sid: the target speaker of a multi-speaker acoustic model (ESPnet's ``sids``; None: speaker 0).
     """
 
     def __init__(
@@ -249,6 +250,7 @@ class Speech2Speech:
         postnet_file=None,
         device="cpu",
         dtype="float32",
+        sid=None,
     ):
         if content_encoder is None:
             raise UserError(
@@ -276,7 +278,11 @@ class Speech2Speech:
                 f"{model_file}: a {self.kind} acoustic model cannot take the {self.encoder.kind} units of "
                 f"{content_encoder} (give a {self.kind} content encoder, or a {self.encoder.kind} acoustic model)"
             )
-        self.device = device
+        try:
+            self.unit2speech.tts.model.speaker(sid, 1)
+        except UserError as e:
+            raise UserError(f"{model_file}: {e}") from None
+        self.device, self.sid = device, sid
 
     fs = SAMPLE_RATE  # of the output
 
@@ -309,7 +315,7 @@ class Speech2Speech:
                 f"{MIN_UNITS} units of 20 ms)"
             )
         units = torch.from_numpy(self.encoder(wav, name))
-        output = self.unit2speech(units, name, vocode=False)
+        output = self.unit2speech(units, name, vocode=False, sids=self.sid)
         output["wav"] = vocode(self.unit2speech.vocoder, output["feat_gen"].float())
         return {"units": units, **output}
 

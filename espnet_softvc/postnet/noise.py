@@ -124,21 +124,35 @@ TEST_NOISES = ("brown", "hum", "babble_heldout")
 BABBLE_SPEED = (0.75, 1.35)
 
 
-def train_noise(kind, n, rng, babble_pool):
-    """n samples of the training noise ``kind`` (one of ``TRAIN_NOISES``), unit power."""
+def excerpt(recording, n, rng):
+    """n samples of a recorded noise (16 kHz waveform) from a random start, looped if shorter, unit power."""
+    wav = np.tile(recording, int(np.ceil(n / recording.size)) + 1)
+    start = rng.integers(wav.size - n + 1)
+    out = wav[start : start + n]
+    return out / (out.std() + 1e-12)
+
+
+def train_noise(kind, n, rng, babble_pool, recorded=()):
+    """n samples of the training noise ``kind`` (one of ``TRAIN_NOISES``, or "recorded": an excerpt of one of the
+    waveforms ``recorded``), unit power."""
+    if kind == "recorded":
+        return excerpt(recorded[rng.integers(len(recorded))], n, rng)
     if kind == "babble":
         out = babble(n, rng, babble_pool, speed=BABBLE_SPEED)
         return out / (out.std() + 1e-12)
     return STATIONARY[kind](n, rng)
 
 
-def corrupt(speech, rng, babble_pool, snr_range=(-5.0, 20.0), p_clean=0.1, p_reverb=0.2, p_mixture=0.3):
+def corrupt(speech, rng, babble_pool, snr_range=(-5.0, 20.0), p_clean=0.1, p_reverb=0.2, p_mixture=0.3, recorded=()):
     """A training corruption of ``speech``: one of ``TRAIN_NOISES`` (or with ``p_mixture`` the sum of two, at
     a random level ratio) at a uniform SNR, sometimes reverberated, sometimes left clean (so that the postnet
-    learns to leave clean speech alone). Returns (noisy, kind)."""
+    learns to leave clean speech alone). With ``recorded`` noises (16 kHz waveforms, e.g. MUSAN's) half of the
+    noises are excerpts of them, the other half synthetic. Returns (noisy, kind)."""
     if rng.random() < p_clean:
         return speech.copy(), "clean"
-    kinds = rng.choice(TRAIN_NOISES, 2 if rng.random() < p_mixture else 1, replace=False)
+    kinds = list(rng.choice(TRAIN_NOISES, 2 if rng.random() < p_mixture else 1, replace=False))
+    if len(recorded):
+        kinds = ["recorded" if rng.random() < 0.5 else k for k in kinds]
     wet = reverberate(speech, rng) if rng.random() < p_reverb else speech  # same power as speech
-    noise = sum(10 ** rng.uniform(-1, 0) * train_noise(k, speech.size, rng, babble_pool) for k in kinds)
+    noise = sum(10 ** rng.uniform(-1, 0) * train_noise(k, speech.size, rng, babble_pool, recorded) for k in kinds)
     return mix(wet, noise, rng.uniform(*snr_range)), "+".join(kinds)

@@ -5,9 +5,11 @@ Every utterance of a Kaldi ``wav.scp`` (or a directory of wavs) gets ``--copies`
 random speeds, sometimes two of them mixed, sometimes reverberated, sometimes clean; SNR -5..20 dB, mixed in the
 waveform at 16 kHz), written as Kaldi (T, 128) mels:
 ``OUT_DIR/noisy.{ark,scp}`` (the task's ``units``) and ``OUT_DIR/clean.{ark,scp}`` (its ``feats``), keys
-``<utt>-n<copy>``.
+``<utt>-n<copy>``. ``--noise_dir`` adds recorded noise (``recorded_noises``: a MUSAN-style folder), half of
+the noises then being excerpts of it.
 
     python -m espnet_softvc.bin.make_pairs data/train/wav.scp dump/denoise/train --copies 4 --seed 0
+    python -m espnet_softvc.bin.make_pairs data/train/wav.scp dump/denoise/train --noise_dir /data/musan
 """
 
 from pathlib import Path
@@ -35,8 +37,28 @@ def read_wavs(source):
     return {utt: load_audio(path).double().numpy() for utt, path in items}
 
 
-def make_pairs(wavs, out_dir, copies=2, seed=0):
-    """Write the pairs for ``wavs`` ({utt: wav}) into ``out_dir``; returns the number of pairs."""
+MAX_NOISE_SECONDS = 60  # of each recorded noise kept in memory (MUSAN's noise part: 930 files, about 6 h)
+
+
+def recorded_noises(noise_dir):
+    """Recorded noise waveforms (16 kHz mono float64, at most ``MAX_NOISE_SECONDS`` each) of a MUSAN-layout folder:
+    the ``*.wav`` under ``noise_dir/noise`` (MUSAN's noise part; its music and speech are not noise to remove)
+    when that folder exists, else every ``*.wav`` under ``noise_dir``. Silent files are left out."""
+    noise_dir = Path(noise_dir)
+    root = noise_dir / "noise" if (noise_dir / "noise").is_dir() else noise_dir
+    noises = []
+    for path in tqdm(find_files(root, ".wav"), desc="recorded noise"):
+        wav = load_audio(path)[: MAX_NOISE_SECONDS * noise.SAMPLE_RATE].double().numpy()
+        if wav.size >= noise.SAMPLE_RATE // 10 and wav.std() > 1e-6:
+            noises.append(wav)
+    if not noises:
+        raise UserError(f"{root}: no recorded noise of at least 0.1 s (only silent or too short wavs)")
+    return noises
+
+
+def make_pairs(wavs, out_dir, copies=2, seed=0, recorded=()):
+    """Write the pairs for ``wavs`` ({utt: wav}) into ``out_dir``; returns the number of pairs. ``recorded``: noise
+    waveforms (``recorded_noises``) for half of the corruptions."""
     pool = list(wavs.values())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +69,8 @@ def make_pairs(wavs, out_dir, copies=2, seed=0):
         for index, (utt, wav) in enumerate(tqdm(wavs.items(), desc="noisy pairs")):
             clean = logmel(torch.as_tensor(wav, dtype=torch.float32), utt).T
             for copy in range(copies):
-                corrupted, _ = noise.corrupt(wav, np.random.default_rng((seed, index, copy)), pool)
+                rng = np.random.default_rng((seed, index, copy))
+                corrupted, _ = noise.corrupt(wav, rng, pool, recorded=recorded)
                 noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32), utt).T
                 clean_writer[f"{utt}-n{copy}"] = clean
     return len(wavs) * copies

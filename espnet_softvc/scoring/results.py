@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from espnet_softvc.scoring import metrics
+from espnet_softvc.scoring.speakers import speaker_lines
 from espnet_softvc.utils.checkpoint import load_trainer_checkpoint, torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
@@ -539,6 +540,23 @@ def conversion_table(exp_dir):
     return lines
 
 
+def speaker_table(exp_dir):
+    """Markdown lines of recipe stage 12 (``exp/speakers/<tag>/score/summary.json``: a multi-speaker model asked for
+    each voice, a model before / after fine-tuning), or [] when there are none."""
+    paths = sorted(Path(exp_dir).glob("speakers/*/score/summary.json"))
+    summaries = {path.parent.parent.name: json.loads(path.read_text()) for path in paths}
+    if not summaries:
+        return []
+    return [
+        "## Several target voices and fine-tuning onto a new voice (stage 12)",
+        "",
+        "Resemblyzer cosine of the generated dev speech to each reference speaker's mean embedding (bold: the voice "
+        "asked for); identified: utterances most similar to that voice.",
+        "",
+        *speaker_lines(summaries),
+    ]
+
+
 def write_results(
     exp_dir,
     ref_dir,
@@ -578,6 +596,7 @@ def write_results(
         "Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in figures),
         "",
         *conversion_table(exp_dir),
+        *speaker_table(exp_dir),
     ]
     with atomic_path(out_dir / "RESULTS.md") as tmp:
         tmp.write_text("\n".join(text))

@@ -60,6 +60,8 @@ def load_original(path, kind=None):
 
 def save_original(model, path, step=0, loss=float("nan")):
     """Write ``model`` in the v0.1 format of bshall/acoustic-model (loadable by its hubconf and train.py)."""
+    if model.spks:
+        raise UserError(f"{path}: a multi-speaker model ({model.spks} speakers) has no original format (one voice)")
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-4, betas=(0.8, 0.99), eps=1e-8, weight_decay=1e-5)
     checkpoint = {
         "acoustic-model": {f"module.{k}": v.detach().cpu() for k, v in model.state_dict().items()},

@@ -55,6 +55,8 @@ class SoftVC(AbsTTS):
             is kept in memory for later epochs, up to this many MB per process; utterances beyond it are generated
             again each epoch.
         encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden: ``AcousticModel`` sizes (the paper's).
+        spks: number of target speakers (ESPnet's convention): ``forward`` and ``inference`` take ``sids``, the
+            speaker id of each utterance (data name ``sids``, a Kaldi ``utt2sid`` read as ``text_int``); None: one.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class SoftVC(AbsTTS):
         encoder_channels=512,
         decoder_prenet=256,
         decoder_hidden=768,
+        spks=None,
     ):
         super().__init__()
         if odim != N_MELS:
@@ -85,7 +88,7 @@ class SoftVC(AbsTTS):
         self.discrete = discrete
         self.mask_padding = mask_padding
         self.free_running_valid = free_running_valid
-        self.model = AcousticModel(discrete, encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden)
+        self.model = AcousticModel(discrete, encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden, spks)
         if postnet not in (None, "denoising"):
             raise UserError(f"unknown postnet {postnet!r} (choose none or denoising)")
         self.postnet = DenoisingPostnet(**(postnet_conf or {})) if postnet else None
@@ -134,19 +137,21 @@ class SoftVC(AbsTTS):
         """True when no acoustic-model parameter is trained (``--freeze_param tts.model``)."""
         return not any(p.requires_grad for p in self.model.parameters())
 
-    def _free_running(self, units, lengths, utt_id):
+    def _free_running(self, units, lengths, utt_id, sids=None):
         """(B, 2N, 128) free-running output, zero beyond 2 * lengths, for the postnet to learn from. While the
         acoustic model is frozen (``--freeze_param tts.model``) it is a fixed function of the units: generated
         once per utterance and kept on CPU (up to ``free_running_cache_mb``), so that only the first epoch pays
         for the autoregressive loop."""
         if utt_id is None or not self._frozen():
-            return self.model.generate(units, lengths=lengths).clone()  # clone: a normal tensor, not inference-mode
+            # clone: a normal tensor, not an inference-mode one
+            return self.model.generate(units, lengths=lengths, sids=sids).clone()
         cache = self._free_running_cache
         missing = [b for b, utt in enumerate(utt_id) if utt not in cache]
         if missing:
             index = torch.as_tensor(missing, device=units.device)
             width = int(lengths[index].max())
-            generated = self.model.generate(units[index, :width], lengths=lengths[index])
+            some = None if sids is None else sids.reshape(-1)[index]
+            generated = self.model.generate(units[index, :width], lengths=lengths[index], sids=some)
             fresh = {
                 utt_id[b]: mel[: FRAMES_PER_UNIT * int(lengths[b])].clone().cpu() for b, mel in zip(missing, generated)
             }
@@ -166,9 +171,11 @@ class SoftVC(AbsTTS):
         feats: torch.Tensor,
         feats_lengths: torch.Tensor,
         utt_id: Sequence[str] | None = None,
+        sids: torch.Tensor | None = None,
         **kwargs,
     ):
-        """Teacher-forced L1. text: units (B, N) ids or (B, N, 256), feats: log-mels (B, T', 128) with T' >= 2N.
+        """Teacher-forced L1. text: units (B, N) ids or (B, N, 256), feats: log-mels (B, T', 128) with T' >= 2N,
+        sids: (B, 1) speaker ids of a multi-speaker model (``spks``).
 
         Returns loss, stats (``loss``, ``l1_loss`` and in eval mode ``l1_free``) and the batch size as weight.
         """
@@ -177,17 +184,18 @@ class SoftVC(AbsTTS):
         loss, stats = 0.0, {}
         if self.postnet is None or not self._frozen():  # a frozen model's teacher-forced L1 is a constant: skipped
             previous = torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1]
-            loss = self._l1(self.model(units, previous), target, mask, text_lengths)
+            loss = self._l1(self.model(units, previous, sids), target, mask, text_lengths)
             stats["l1_loss"] = loss.detach()
         if self.postnet is not None:  # trained on what it will see: the free-running output (no gradient into it)
-            generated = self._free_running(units, text_lengths, utt_id)
+            generated = self._free_running(units, text_lengths, utt_id, sids)
             denoised = self.postnet(generated, 2 * text_lengths)
             post_loss, post_stats = denoise_loss(denoised, target, 2 * text_lengths, **self.postnet_loss_conf)
             loss = loss + post_loss
             stats.update(postnet_loss=post_loss.detach(), postnet_mel_snr=post_stats["mel_snr"])
         stats["loss"] = loss.detach()
         if not self.training and self.free_running_valid:  # free-running outputs are zero beyond 2 * lengths
-            generated = self.model.generate(units, lengths=text_lengths) if self.postnet is None else generated
+            if self.postnet is None:
+                generated = self.model.generate(units, lengths=text_lengths, sids=sids)
             stats["l1_free"] = self._l1(generated, target, mask, text_lengths)
             if self.postnet is not None:
                 stats["postnet_l1_free"] = self._l1(denoised, target, mask, text_lengths)
@@ -200,21 +208,23 @@ class SoftVC(AbsTTS):
         feats: torch.Tensor | None = None,
         use_teacher_forcing=False,
         precision="fp32",
+        sids: torch.Tensor | None = None,
         **kwargs,
     ):
         """One utterance: units (N,) ids or (N, 256) -> {"feat_gen": (2N, 128)}, free-running unless teacher-forced
-        on ``feats`` (T' >= 2N, 128); ``precision`` of the free-running loop: see ``AcousticModel.generate``."""
+        on ``feats`` (T' >= 2N, 128); ``precision`` of the free-running loop: see ``AcousticModel.generate``;
+        ``sids`` (1,): the speaker of a multi-speaker model (None: speaker 0)."""
         lengths = text.new_tensor([text.size(0)], dtype=torch.long)
         units = self._units(text[None], lengths)
         if not use_teacher_forcing:
-            generated = self.model.generate(units, precision=precision)[0]
+            generated = self.model.generate(units, precision=precision, sids=sids)[0]
             if self.postnet is None:
                 return dict(feat_gen=generated)
             return dict(feat_gen=self.postnet(generated[None])[0], feat_gen_before_postnet=generated)
         if feats is None:
             raise UserError("teacher-forced inference needs the target mels (feats)")
         target, _ = self._target(feats[None], lengths.new_tensor([feats.size(0)]), lengths)
-        return dict(feat_gen=self.model(units, torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1])[0])
+        return dict(feat_gen=self.model(units, torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1], sids)[0])
 
 
 class ESPnetSoftVCModel(AbsESPnetModel):
@@ -228,9 +238,9 @@ class ESPnetSoftVCModel(AbsESPnetModel):
         super().__init__()
         self.tts = tts
 
-    def forward(self, units, units_lengths, feats, feats_lengths, utt_id: List[str] | None = None, **kwargs):
-        """units (B, N) or (B, N, 256), feats (B, T', 128) -> loss, stats, weight."""
-        return self.tts(units, units_lengths, feats, feats_lengths, utt_id=utt_id)
+    def forward(self, units, units_lengths, feats, feats_lengths, utt_id: List[str] | None = None, sids=None, **kwargs):
+        """units (B, N) or (B, N, 256), feats (B, T', 128)[, sids (B, 1)] -> loss, stats, weight."""
+        return self.tts(units, units_lengths, feats, feats_lengths, utt_id=utt_id, sids=sids)
 
     def collect_feats(self, units, units_lengths, feats, feats_lengths, **kwargs) -> Dict[str, torch.Tensor]:
         return dict(feats=feats, feats_lengths=feats_lengths)
@@ -239,12 +249,13 @@ class ESPnetSoftVCModel(AbsESPnetModel):
         return self.tts.inference(units, feats=feats, **decode_config)
 
     @torch.no_grad()
-    def plot_mels(self, units, units_lengths, feats, feats_lengths, **kwargs) -> Dict[str, torch.Tensor]:
+    def plot_mels(self, units, units_lengths, feats, feats_lengths, sids=None, **kwargs) -> Dict[str, torch.Tensor]:
         """First utterance of a batch: target, teacher-forced and free-running mels, each (2N, 128)."""
         units, feats = units[0, : units_lengths[0]], feats[0, : feats_lengths[0]]
-        teacher_forced = self.inference(units, feats, use_teacher_forcing=True)["feat_gen"]
+        sids = None if sids is None else sids[:1]
+        teacher_forced = self.inference(units, feats, use_teacher_forcing=True, sids=sids)["feat_gen"]
         return dict(
             target=feats[: teacher_forced.size(0)],
             teacher_forced=teacher_forced,
-            free_running=self.inference(units)["feat_gen"],
+            free_running=self.inference(units, sids=sids)["feat_gen"],
         )

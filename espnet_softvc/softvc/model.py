@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from espnet_softvc.softvc import fast
+from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import FRAMES_PER_UNIT, N_MELS, N_UNITS, UNIT_DIM
 
 
@@ -81,11 +82,12 @@ class AcousticModel(nn.Module):
     """Soft-VC acoustic model: ``encoder`` (units -> 2x upsampled features) and AR ``decoder`` (-> log-mel).
 
     Sizes (the paper's by default): ``encoder_prenet`` / ``encoder_channels`` of the encoder, ``decoder_prenet``
-    and ``decoder_hidden`` (the three LSTMs) of the decoder.
+    and ``decoder_hidden`` (the three LSTMs) of the decoder. ``spks``: number of target speakers (ESPnet's
+    convention): a speaker-id embedding ``sid_emb`` added to every encoder frame; 0, 1 or None (the paper's): one voice.
     """
 
     def __init__(
-        self, discrete=False, encoder_prenet=256, encoder_channels=512, decoder_prenet=256, decoder_hidden=768
+        self, discrete=False, encoder_prenet=256, encoder_channels=512, decoder_prenet=256, decoder_hidden=768, spks=0
     ):
         super().__init__()
         self.discrete = discrete
@@ -97,19 +99,39 @@ class AcousticModel(nn.Module):
         )
         self.encoder = Encoder(discrete, encoder_prenet, encoder_channels)
         self.decoder = Decoder(encoder_channels, decoder_prenet, decoder_hidden)
+        self.spks = spks if spks and spks > 1 else None
+        self.sid_emb = nn.Embedding(self.spks, encoder_channels) if self.spks else None
 
-    def forward(self, units, mels):
+    def speaker(self, sids, batch):
+        """(B, 1, channels) speaker embeddings of sids ((B,), (B, 1) or an int; None: speaker 0), added to the
+        encoder output; 0 for a one-voice model (which refuses sids other than None / 0)."""
+        sids = torch.as_tensor(0 if sids is None else sids, dtype=torch.long).reshape(-1)
+        if sids.numel() not in (1, batch):
+            raise ValueError(f"{sids.numel()} speaker ids for a batch of {batch}")
+        if self.sid_emb is None:
+            if sids.any():
+                raise UserError(f"speaker ids {sids.tolist()} given to a one-voice model (trained without spks)")
+            return 0.0
+        if sids.min() < 0 or sids.max() >= self.spks:
+            raise UserError(f"speaker ids {sids.tolist()} out of range: this model has speakers 0..{self.spks - 1}")
+        return self.sid_emb(sids.to(self.sid_emb.weight.device)).expand(batch, -1)[:, None]
+
+    def encode(self, units, sids=None):
+        """units (B, N[, 256]) -> (B, 2N, channels) decoder input, with the speakers' embeddings."""
+        return self.encoder(units) + self.speaker(sids, units.size(0))
+
+    def forward(self, units, mels, sids=None):
         """Teacher-forced: units (B, N[, 256]), mels (B, 2N, 128) inputs (target shifted right) -> (B, 2N, 128)."""
-        return self.decoder(self.encoder(units), mels)
+        return self.decoder(self.encode(units, sids), mels)
 
     @torch.inference_mode()
-    def generate(self, units, precision="fp32", lengths=None):
+    def generate(self, units, precision="fp32", lengths=None, sids=None):
         """Free-running mel from units: (B, N) / (N,) long or (B, N, 256) / (N, 256) float -> (B, 2N, 128).
 
         Runs with dropout off (eval mode) whatever mode the model is in; unbatched input gets a batch of 1.
         The fused loop of ``fast.py`` (``Decoder.generate`` is the reference): precision "fp32" (exact, default),
         "bf16", "fp16" or "int8" (CPU). lengths (B,): valid units per row of a padded batch; row b has
-        2 * lengths[b] valid frames, equal to its unbatched result, and zeros after them.
+        2 * lengths[b] valid frames, equal to its unbatched result, and zeros after them. sids: see ``speaker``.
         """
         if units.dim() == (1 if self.discrete else 2):
             units = units.unsqueeze(0)
@@ -117,16 +139,16 @@ class AcousticModel(nn.Module):
         self.eval()
         try:
             if lengths is None:
-                return fast.decode(self.decoder, self.encoder(units), precision)
+                return fast.decode(self.decoder, self.encode(units, sids), precision)
             lengths = torch.as_tensor(lengths, device=units.device)
             if lengths.shape != units.shape[:1] or lengths.min() < 1 or lengths.max() > units.size(1):
                 raise ValueError(f"lengths {lengths.tolist()} do not fit units of shape {tuple(units.shape)}")
             frames = FRAMES_PER_UNIT * units.size(1)
-            xs = None
+            xs, speakers = None, self.speaker(sids, units.size(0))
             for b, n in enumerate(lengths.tolist()):  # InstanceNorm and convs see the whole row: encode unpadded
                 x = self.encoder(units[b : b + 1, :n])[0]
                 xs = x.new_zeros(units.size(0), frames, x.size(-1)) if xs is None else xs
-                xs[b, : FRAMES_PER_UNIT * n] = x
+                xs[b, : FRAMES_PER_UNIT * n] = x + (speakers[b] if torch.is_tensor(speakers) else 0.0)
             return fast.decode(self.decoder, xs, precision, FRAMES_PER_UNIT * lengths)
         finally:
             self.train(training)

@@ -202,14 +202,16 @@ def prior_statistics(encoder, utterances, seconds=PRIOR_SECONDS):
 class AcousticStream:
     """``AcousticModel.generate`` chunk by chunk: ``push(units (B, n[, 256]), final=False)`` -> (B, 2k, 128)
     log-mel frames newly final (``EncoderStream``, then ``decode_chunk`` with the carried ``DecoderState``).
-    The model is put in eval mode (dropout off)."""
+    The model is put in eval mode (dropout off); ``sids``: the target speaker of a multi-speaker model."""
 
-    def __init__(self, model, precision="fp32", backend=None, prior=None):
+    def __init__(self, model, precision="fp32", backend=None, prior=None, sids=None):
         self.encoder = EncoderStream(model.eval().encoder, prior)
         self.decoder, self.precision, self.backend, self.state = model.decoder, precision, backend, None
+        self.model, self.sids = model, sids
 
     def push(self, units, final=False):
         xs = self.encoder.push(units, final)
+        xs = xs + self.model.speaker(self.sids, xs.size(0))
         if xs.size(1) == 0:
             return xs.new_zeros(xs.shape[:2] + (N_MELS,), dtype=torch.float32)
         mel, self.state = decode_chunk(self.decoder, xs, self.state, self.precision, self.backend)

@@ -117,6 +117,8 @@ def save_espnet(model, out_dir):
     out_dir = Path(out_dir)
     args = SoftVCTask.get_parser().parse_args(["--output_dir", str(out_dir)])
     args.tts_conf = dict(discrete=model.tts.discrete, **model.tts.model.sizes)
+    if model.tts.model.spks:
+        args.tts_conf["spks"] = model.tts.model.spks
     SoftVCTask.build_model(args)  # completes args as training does
     config, model_file = out_dir / "config.yaml", out_dir / "model.pth"
     with atomic_path(model_file) as tmp:

@@ -1,16 +1,18 @@
 """SoftVCTask: ESPnet's ``AbsTask`` for Soft-VC models, trained by ESPnet's ``Trainer``.
 
-Data names: ``units`` ((N,) int ids or (N, 256) float, ``kaldi_ark`` or ``npy``) and ``feats`` ((T, 128) log-mel,
-``kaldi_ark`` or ``npy``). Model classes are chosen with ``--tts`` from ``tts_choices``: ``softvc``, or
-``denoiser`` (the standalone denoising postnet; then ``units`` holds the noisy (T, 128) mels). The parser defaults
-are the paper's hyper-parameters (AdamW 4e-4, betas 0.8/0.99, eps 1e-8, weight decay 1e-5, batch 32, no scheduler,
-no gradient clipping).
+Data names: ``units`` ((N,) int ids or (N, 256) float, ``kaldi_ark`` or ``npy``), ``feats`` ((T, 128) log-mel,
+``kaldi_ark`` or ``npy``) and, for a multi-speaker model (``--tts_conf spks=S``), ``sids`` (a Kaldi ``utt2sid``,
+``text_int``: speaker ids 0..S-1, ESPnet's convention). Model classes are chosen with ``--tts`` from ``tts_choices``:
+``softvc``, or ``denoiser`` (the standalone denoising postnet; then ``units`` holds the noisy (T, 128) mels). The
+parser defaults are the paper's hyper-parameters (AdamW 4e-4, betas 0.8/0.99, eps 1e-8, weight decay 1e-5, batch 32,
+no scheduler, no gradient clipping).
 
 Faults and limits: every ``torch.save`` of the Trainer (``checkpoint.pth``, ``N epoch.pth``, averaged models) is
 atomic, and ``--resume true`` first repairs what a kill between two writes left (a missing ``N epoch.pth``, stale
 links, temporary files), so a run killed at any point resumes. ``--collect_stats`` writes into a staging dir and
-moves finished files into place. Utterances longer than ``--max_frames`` mel frames are left out of the batches,
-each named in a warning.
+moves finished files into place. Utterances longer than ``--max_frames`` mel frames are left out of the batches, each
+named in a warning. ``--init_param`` files are read tensor-only first (ESPnet's loader would unpickle anything) and
+may be original Soft-VC checkpoints (``safe_init_param``).
 """
 
 import argparse
@@ -35,8 +37,9 @@ from espnet2.utils.types import int_or_none
 from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
 from espnet_softvc.postnet.espnet_model import MelDenoiser
+from espnet_softvc.softvc.checkpoint import original_state_dict
 from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
-from espnet_softvc.utils.checkpoint import load_trainer_checkpoint
+from espnet_softvc.utils.checkpoint import load_trainer_checkpoint, torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 from espnet_softvc.utils.kaldi_data import CheckedLoader
@@ -149,6 +152,27 @@ class SoftVCTrainer(Trainer):
             reporter.next()
 
 
+def safe_init_param(init_param, args):
+    """ESPnet's ``--init_param`` entry ``path[:src_key:dst_key:excludes]`` once its file loads tensor-only; an
+    original Soft-VC checkpoint is first written with this task's keys (``tts.model.*``) into ``--output_dir``.
+    A discrete model given to a soft one (or the reverse) is refused."""
+    path, *rest = init_param.split(":", 3)
+    state = torch_load(path)
+    if isinstance(state, dict) and not any(isinstance(k, str) and k.startswith("tts.") for k in state):
+        state = {f"tts.model.{k}": v for k, v in original_state_dict(state, path).items()}
+        converted = Path(args.output_dir) / f"init_param_{Path(path).stem}.pth"
+        converted.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(converted) as tmp:
+            torch.save(state, tmp)
+        init_param = ":".join([str(converted), *rest])
+    if not rest and args.tts == "softvc" and isinstance(state, dict):
+        found = "tts.model.encoder.embedding.weight" in state
+        if found != bool(args.tts_conf.get("discrete", False)):
+            kind, other = ("discrete", "soft") if found else ("soft", "discrete")
+            raise UserError(f"{path}: --init_param is a {kind} model, the config trains a {other} one")
+    return init_param
+
+
 class SoftVCTask(AbsTask):
     num_optimizers = 1
     class_choices_list = [tts_choices]
@@ -210,6 +234,7 @@ class SoftVCTask(AbsTask):
         """ESPnet's ``main_worker``; ``--collect_stats`` writes into a staging dir, then moves the finished files
         into ``--output_dir`` (ESPnet writes shape files line by line under their final names)."""
         if not args.collect_stats:
+            args.init_param = [safe_init_param(p, args) for p in args.init_param]
             return super().main_worker(args)
         output_dir = Path(args.output_dir)
         staging = output_dir / ".collect_stats.tmp"
@@ -240,7 +265,7 @@ class SoftVCTask(AbsTask):
 
     @classmethod
     def optional_data_names(cls, train=True, inference=False):
-        return ("feats",) if inference else ()
+        return ("feats", "sids") if inference else ("sids",)  # sids: utt2sid (text_int) of a multi-speaker model
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetSoftVCModel:
