@@ -331,8 +331,11 @@ def test_several_voices_and_fine_tuning_stage(recipe):
         for s in ("train", "valid")
     )
     assert not set(train) & set(valid)
-    assert all(train[u] == "0" for u in keys(recipe / "dump/train/feats.scp"))
-    assert all(valid[u] == "0" for u in keys(recipe / "dump/dev/feats.scp"))
+    for split, sids in (("train", train), ("valid", valid)):  # the target's utterances (speaker TINY) are speaker 0
+        speakers = dict(line.split() for line in (recipe / f"dump/spk_{split}/utt2spk").read_text().splitlines())
+        assert sorted(speakers) == sorted(sids) and "TINY" in speakers.values()
+        assert all(sids[u] == spk2sid.get(spk, "0") for u, spk in speakers.items())
+        assert all(spk in others for u, spk in speakers.items() if sids[u] != "0")
     utt2spk = dict(line.split() for line in (recipe / "dump/multi/utt2spk").read_text().splitlines())
     for spk in others:
         assert sum(valid.get(u) == spk2sid[spk] for u, s in utt2spk.items() if s == spk) == 3
