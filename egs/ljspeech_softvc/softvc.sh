@@ -678,23 +678,27 @@ if run_stage 12; then
   done <"$sp/lists/spk2sid"
   ref_opts=()
   while read -r spk _; do ref_opts+=(--ref "$spk" "$sp/lists/ref_$spk.scp"); done <"$sp/lists/spk2sid"
-  speaker_model() {  # kind: (a) and (b) of this stage for one unit type
-    local kind=$1 expdir init opts sid_opts spk sid
-    expdir=$sp/softvc_${kind}_spk
-    # shellcheck disable=SC2054  # commas of ESPnet's PATH,NAME,TYPE
-    sid_opts=(--train_data_path_and_name_and_type dump/spk_train/utt2sid,sids,text_int
-      --valid_data_path_and_name_and_type dump/spk_valid/utt2sid,sids,text_int)
-    log "training $expdir: $n_spks voices ($(acoustic_config "$kind") + spks, log: $expdir/train.log)"
-    # shellcheck disable=SC2046
+  fit() {  # KIND EXPDIR TRAIN VALID "DATA OPTIONS" [TRAINING OPTIONS...]: collect_stats into EXPDIR/stats, then
+    # the training into EXPDIR, on the dump sets TRAIN and VALID (+ DATA OPTIONS, split at spaces)
+    local kind=$1 expdir=$2 train=$3 valid=$4 data=$5
+    shift 5
+    # shellcheck disable=SC2046,SC2086
     ${train_cmd} "$expdir/stats/log/collect_stats.log" \
       python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$(acoustic_config "$kind")" \
-      $(data_opts "$kind" train spk_train) $(data_opts "$kind" valid spk_valid) "${sid_opts[@]}" \
+      $(data_opts "$kind" train "$train") $(data_opts "$kind" valid "$valid") $data \
       --output_dir "$expdir/stats" --ngpu 0 --num_workers 0
     # shellcheck disable=SC2046,SC2086
     ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
-      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" --tts_conf spks="$n_spks" \
-      $(data_opts "$kind" train spk_train) $(data_opts "$kind" valid spk_valid) "${sid_opts[@]}" \
-      $(shape_opts "$expdir/stats") --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
+      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" \
+      $(data_opts "$kind" train "$train") $(data_opts "$kind" valid "$valid") $data \
+      $(shape_opts "$expdir/stats") --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args "$@"
+  }
+  speaker_model() {  # kind: (a) and (b) of this stage for one unit type
+    local kind=$1 expdir init opts spk sid
+    expdir=$sp/softvc_${kind}_spk
+    log "training $expdir: $n_spks voices ($(acoustic_config "$kind") + spks, log: $expdir/train.log)"
+    fit "$kind" "$expdir" spk_train spk_valid "--train_data_path_and_name_and_type dump/spk_train/utt2sid,sids,text_int
+      --valid_data_path_and_name_and_type dump/spk_valid/utt2sid,sids,text_int" --tts_conf spks="$n_spks"
     opts=()
     while read -r spk sid; do
       decode "$expdir/$inference_model" "$eval_set" "$kind" "$expdir/decode_${eval_set}_$spk" --sid "$sid"
@@ -705,17 +709,8 @@ if run_stage 12; then
     init=${finetune_init:-exp/softvc_$kind/$inference_model}
     expdir=$sp/softvc_${kind}_ft_$finetune_spk
     log "fine-tuning $init onto $finetune_spk -> $expdir (log: $expdir/train.log)"
-    # shellcheck disable=SC2046
-    ${train_cmd} "$expdir/stats/log/collect_stats.log" \
-      python -m espnet_softvc.bin.softvc_train --collect_stats true --config "$(acoustic_config "$kind")" \
-      $(data_opts "$kind" train ft_train) $(data_opts "$kind" valid ft_valid) \
-      --output_dir "$expdir/stats" --ngpu 0 --num_workers 0
-    # shellcheck disable=SC2046,SC2086
-    ${cuda_cmd} --gpu "$ngpu" "$expdir/train.log" \
-      python -m espnet_softvc.bin.softvc_train --config "$(acoustic_config "$kind")" --init_param "$init" \
-      $(data_opts "$kind" train ft_train) $(data_opts "$kind" valid ft_valid) \
-      $(shape_opts "$expdir/stats") --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args \
-      $finetune_args
+    # shellcheck disable=SC2086
+    fit "$kind" "$expdir" ft_train ft_valid "" --init_param "$init" $finetune_args
     decode "$init" "$eval_set" "$kind" "$expdir/decode_${eval_set}_before"
     decode "$expdir/$inference_model" "$eval_set" "$kind" "$expdir/decode_${eval_set}_after"
     ${decode_cmd} "$expdir/score/log/score.log" \
