@@ -472,3 +472,38 @@ def test_ten_minute_wav_converts_in_bounded_memory(small, tmp_path):
     assert rate == 16000 and out.shape == (320 * (wav.size // 320),) and np.isfinite(out).all()
     print(f"10-minute conversion: peak {peak / GB:.2f} GB")
     assert peak < 1.5 * GB, f"softvc-convert peak {peak / GB:.2f} GB"
+
+
+def test_source_denoiser_runs_before_the_content_encoder(small, tmp_path):
+    """``--denoise rnnoise``: the noisy source is cleaned first (the output is the conversion of RNNoise's wav), which
+    brings the units of real speech in real noise back towards those of the clean speech; streaming refuses it."""
+    from espnet_softvc.postnet import external, noise
+    from espnet_softvc.utils.errors import UserError
+    from espnet_softvc.utils.io import load_audio
+    from tests.conftest import REALDEV
+
+    clean = load_audio(REALDEV / "vctk_p240_00000.wav").double().numpy()[: 3 * 16000]
+    recording = load_audio(REALDEV / "noise_freesound_573577.wav").double().numpy()
+    noisy = noise.mix(clean, noise.excerpt(recording, clean.size, np.random.default_rng(0)), 0.0).astype(np.float32)
+    plain, denoising = small_s2s(small, "discrete"), small_s2s(small, "discrete", denoise="rnnoise")
+    out = denoising.convert_16k(torch.from_numpy(noisy))
+    expected = plain.convert_16k(torch.from_numpy(external.denoise(noisy, 16000, "rnnoise")))
+    torch.testing.assert_close(out["wav"], expected["wav"])
+    units = {name: plain.convert_16k(torch.as_tensor(x).float())["units"] for name, x in (("c", clean), ("n", noisy))}
+    agreement = {name: float((u == units["c"]).float().mean()) for name, u in (("n", units["n"]), ("d", out["units"]))}
+    assert agreement["d"] > agreement["n"] + 0.03, agreement  # MFCC k-means ids, random centres: 0.25 -> 0.31
+    with pytest.raises(UserError, match="unknown source denoiser"):
+        small_s2s(small, denoise="wiener")
+    with pytest.raises(UserError, match="without a source denoiser"):
+        denoising.convert_chunked(out["wav"], 40)
+    write(tmp_path / "in" / "a.wav", noisy, 16000, "FLOAT")
+    args = ["--content_encoder", small / "km.pt", "--acoustic_model", small / "acoustic-discrete.pt"]
+    run_cli(CONVERT, tmp_path / "in", tmp_path / "out", *args, "--denoise", "rnnoise", check=True)
+    converted, _ = sf.read(tmp_path / "out" / "a.wav", dtype="float32")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the CLI: the same float summation order
+    expected = denoising.convert_16k(load_audio(tmp_path / "in" / "a.wav"))["wav"].clamp(-1, 1).numpy()
+    torch.set_num_threads(threads)
+    assert np.abs(converted - expected).max() <= 1 / 32767 + 1e-6
+    proc = run_cli(CONVERT, tmp_path / "in", tmp_path / "o2", *args, "--denoise", "rnnoise", "--chunk_ms", 40)
+    assert_user_error(proc, "--chunk_ms", "without --denoise")

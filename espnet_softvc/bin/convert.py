@@ -15,7 +15,9 @@ with one: then ``out_dir/<utt>.wav`` per utterance (the recipe's stage 11)::
 look-ahead, the decoder state carried across chunks; algorithmic latency ``stream_latency_ms``, e.g. 250 ms for
 20 ms chunks), with the same output lengths; without it (the default) conversion is offline. ``--stream_prior``
 starts each stream's instance statistics from those of a few given sentences instead of from nothing. ``--sid S``
-picks the target voice of a multi-speaker acoustic model (recipe stage 12).
+picks the target voice of a multi-speaker acoustic model (recipe stage 12). ``--denoise rnnoise`` (or
+``deepfilternet3``) cleans each noisy source before the content encoder (offline only; see the README's
+"where denoising pays").
 """
 
 import argparse
@@ -25,6 +27,7 @@ from pathlib import Path
 import torch
 
 from espnet_softvc.bin.vc_inference import Speech2Speech, check_chunk_ms
+from espnet_softvc.postnet import external
 from espnet_softvc.tasks.load import pretrained
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import find_files, load_audio, save_wav
@@ -86,6 +89,11 @@ def get_parser():
     parser.add_argument(
         "--sid", type=int, help="target speaker id of a multi-speaker acoustic model (spks; default speaker 0)."
     )
+    parser.add_argument(
+        "--denoise",
+        choices=sorted(external.METHODS),
+        help="waveform denoiser run on each source before the content encoder (offline only; default none).",
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu).")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--nj", type=int, default=1, help="parallel processes (CPU; one process on an accelerator).")
@@ -114,6 +122,8 @@ def main(argv=None):
         check_chunk_ms(args.chunk_ms)
         if args.postnet is not None:
             raise UserError("--chunk_ms: streaming runs without a denoising postnet (it needs the whole utterance)")
+        if args.denoise is not None:
+            raise UserError("--chunk_ms: streaming runs without --denoise (it denoises whole utterances)")
     elif args.stream_prior is not None:
         raise UserError("--stream_prior: give --chunk_ms too (it starts streams)")
     items = inputs(args.in_dir, args.out_dir)
@@ -126,6 +136,7 @@ def main(argv=None):
         device=args.device,
         dtype=args.dtype,
         sid=args.sid,
+        denoise=args.denoise,
     )
     if args.train_config is not None:
         options["train_config"] = args.train_config

@@ -38,6 +38,7 @@ import torch
 import torchaudio
 
 from espnet_softvc.bin.softvc_inference import Unit2Speech
+from espnet_softvc.postnet import external
 from espnet_softvc.softvc import stream
 from espnet_softvc.softvc.checkpoint import original_state_dict
 from espnet_softvc.tasks.load import is_espnet_state_dict, pretrained
@@ -158,6 +159,8 @@ class VCStream:
         u2s = s2s.unit2speech
         if u2s.postnet is not None or u2s.tts.postnet is not None:
             raise UserError(f"{name}: streaming runs without a denoising postnet (it needs the whole utterance)")
+        if s2s.denoise is not None:
+            raise UserError(f"{name}: streaming runs without a source denoiser (it denoises whole utterances)")
         if s2s.encoder.features == "mfcc":
             context, lookahead = MFCC_CONTEXT, MFCC_LOOKAHEAD
         self.s2s, self.name, self.context, self.lookahead = s2s, name, context, lookahead
@@ -237,6 +240,8 @@ class Speech2Speech:
         postnet_config, postnet_file: a standalone denoising postnet applied to ``feat_gen`` (``Unit2Speech``).
         device: torch device; dtype: "float32" (exact), "bfloat16" or "float16" for the acoustic model.
         sid: the target speaker of a multi-speaker acoustic model (ESPnet's ``sids``; None: speaker 0).
+        denoise: a waveform denoiser run on the source before the content encoder, one of ``external.METHODS``
+            ("rnnoise", "deepfilternet3"; offline only); None: the source as it is.
     """
 
     def __init__(
@@ -251,7 +256,10 @@ class Speech2Speech:
         device="cpu",
         dtype="float32",
         sid=None,
+        denoise=None,
     ):
+        if denoise is not None and denoise not in external.METHODS:
+            raise UserError(f"unknown source denoiser {denoise!r} (choose {', '.join(external.METHODS)})")
         if content_encoder is None:
             raise UserError(
                 "Speech2Speech needs a content_encoder (HuBERT-Soft / HuBERT-Discrete checkpoint, or a "
@@ -282,7 +290,7 @@ class Speech2Speech:
             self.unit2speech.tts.model.speaker(sid, 1)
         except UserError as e:
             raise UserError(f"{model_file}: {e}") from None
-        self.device, self.sid = device, sid
+        self.device, self.sid, self.denoise = device, sid, denoise
 
     fs = SAMPLE_RATE  # of the output
 
@@ -314,6 +322,8 @@ class Speech2Speech:
                 f"{name}: audio too short ({wav.numel()} samples at 16 kHz; Soft-VC needs {MIN_UNITS * UNIT_HOP}, "
                 f"{MIN_UNITS} units of 20 ms)"
             )
+        if self.denoise is not None:
+            wav = torch.from_numpy(external.denoise(wav.numpy(), SAMPLE_RATE, self.denoise))
         units = torch.from_numpy(self.encoder(wav, name))
         output = self.unit2speech(units, name, vocode=False, sids=self.sid)
         output["wav"] = vocode(self.unit2speech.vocoder, output["feat_gen"].float())

@@ -1,0 +1,213 @@
+"""Denoising on real speech with real noise (issue 19): the mel-SNR table, the front-end postnet experiment, and
+where denoising pays before voice conversion.
+
+Real speech: the five clips of tests/data/realdev (three speakers), mixed with its recorded background noise at 0, 5
+and 10 dB (three random excerpts each; the clean clip alone is the "clean kept" condition: output scored against
+the clean mel). Improvement = mel_snr(output) - mel_snr(noisy), on the Soft-VC log-mel.
+
+    python research/denoise_real.py mel OUT [--postnet NAME=CKPT:SOURCE ...]   # SOURCE: noisy|rnnoise|deepfilternet3
+    python research/denoise_real.py pairs WAV_SCP OUT.pt [--utts 300]          # flite speech, training corruptions
+    python research/denoise_real.py train OUT.pt PAIRS.pt --source deepfilternet3 [--target clean|front_end]
+    python research/denoise_real.py convert OUT EXP_DIR                          # a recipe run's models (stage 5)
+"""
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from espnet_softvc.feats.log_mel import logmel
+from espnet_softvc.postnet import baselines, external, noise
+from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
+from espnet_softvc.scoring import judges
+from espnet_softvc.scoring.metrics import mel_snr
+from espnet_softvc.utils.io import load_audio
+
+REALDEV = Path(__file__).resolve().parents[1] / "tests/data/realdev"
+SNRS = (0, 5, 10)
+FRONT_ENDS = tuple(external.METHODS)
+
+
+def mel(wav):
+    return torch.from_numpy(logmel(torch.as_tensor(wav, dtype=torch.float32)).T)
+
+
+def mixtures(excerpts=3):
+    """[(name, snr or None, clean 16 kHz wav, noisy wav)] of the realdev speech with its recorded noise."""
+    recording = load_audio(next(REALDEV.glob("noise_*.wav"))).double().numpy()
+    paths = sorted(REALDEV.glob("speech_*.wav")) + sorted(REALDEV.glob("vctk_*.wav"))
+    out = []
+    for u, path in enumerate(paths):
+        clean = load_audio(path).double().numpy()
+        out.append((path.stem, None, clean, clean))
+        for snr in SNRS:
+            for k in range(excerpts):
+                rng = np.random.default_rng((u, k, snr))
+                out.append((path.stem, snr, clean, noise.mix(clean, noise.excerpt(recording, clean.size, rng), snr)))
+    return out
+
+
+def load_research_postnet(path):
+    state = torch.load(path, weights_only=True)
+    model = DenoisingPostnet(**state["config"])
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@torch.inference_mode()
+def mel_table(out_dir, postnets):
+    """Mean mel-SNR improvement per method and SNR, and the clean-kept mel-SNR; writes mel.json, prints the table."""
+    scores = {}
+    for _, snr, clean, noisy in tqdm(mixtures(), desc="mixtures"):
+        ref, noisy_mel = mel(clean), mel(noisy)
+        outs = {"unprocessed": noisy_mel, "spectral_subtraction": baselines.spectral_subtraction(noisy_mel)}
+        outs.update({m: mel(external.denoise(noisy, 16000, m)) for m in FRONT_ENDS})
+        outs["mean of rnnoise and deepfilternet3 (log-mel)"] = (outs["rnnoise"] + outs["deepfilternet3"]) / 2
+        for name, (model, source) in postnets.items():
+            outs[name] = model(outs["unprocessed" if source == "noisy" else source][None])[0]
+        base = 0.0 if snr is None else mel_snr(noisy_mel, ref)
+        for name, est in outs.items():
+            scores.setdefault(name, {}).setdefault(str(snr), []).append(min(mel_snr(est, ref), 100.0) - base)
+    table = {name: {snr: float(np.mean(v)) for snr, v in row.items()} for name, row in scores.items()}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "mel.json").write_text(json.dumps(table, indent=1))
+    print("| method | 0 dB | 5 dB | 10 dB | mean | clean kept (dB) |\n|---|---|---|---|---|---|")
+    for name, row in table.items():
+        gains = [row[str(s)] for s in SNRS]
+        cells = " | ".join(f"{g:+.2f}" for g in gains)
+        print(f"| {name} | {cells} | {np.mean(gains):+.2f} | {row['None']:.1f} |")
+
+
+def make_pairs(wav_scp, out, utts):
+    """Training corruptions (``noise.corrupt``) of the first ``utts`` utterances of a wav.scp, with the mels of the
+    clean, the noisy and each front end's output on both: {"clean", "noisy", "<fe>", "<fe>_clean"} lists."""
+    paths = [line.split(maxsplit=1)[1] for line in Path(wav_scp).read_text().splitlines()][:utts]
+    wavs = [load_audio(p).double().numpy() for p in paths]
+    pairs = {key: [] for key in ("clean", "noisy", *FRONT_ENDS, *(f"{m}_clean" for m in FRONT_ENDS))}
+    for i, wav in enumerate(tqdm(wavs, desc="pairs")):
+        cleaned = {m: mel(external.denoise(wav, 16000, m)) for m in FRONT_ENDS}
+        for copy in range(2):
+            noisy, _ = noise.corrupt(wav, np.random.default_rng((0, i, copy)), wavs)
+            pairs["clean"].append(mel(wav))
+            pairs["noisy"].append(mel(noisy))
+            for m in FRONT_ENDS:
+                pairs[m].append(mel(external.denoise(noisy, 16000, m)))
+                pairs[f"{m}_clean"].append(cleaned[m])
+    torch.save(pairs, out)
+
+
+def train(out, pairs_file, source, target, minutes, max_log_gain, crop=192, batch=16, lr=2e-3):
+    """The tiny config's conv postnet on (``source`` mel -> ``target`` mel) crops, cosine learning rate, for
+    ``minutes`` of wall clock; saves a research checkpoint {"config", "model"}."""
+    torch.manual_seed(0)
+    pairs = torch.load(pairs_file, weights_only=True)
+    inputs, targets = pairs[source], pairs["clean" if target == "clean" else f"{source}_clean"]
+    config = {"arch": "conv", "body_conf": {"channels": 160}, "max_log_gain": max_log_gain}
+    model = DenoisingPostnet(**config)
+    optimizer = torch.optim.Adam(model.parameters(), lr)
+    rng, start, step = np.random.default_rng(0), time.time(), 0
+    while (elapsed := time.time() - start) < 60 * minutes:
+        for group in optimizer.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * elapsed / (60 * minutes)))
+        x = torch.full((batch, crop, 128), baselines.LOG_MIN)
+        y = x.clone()
+        for b, i in enumerate(rng.integers(len(inputs), size=batch)):
+            frames = min(len(inputs[i]), len(targets[i]))
+            s = int(rng.integers(max(1, frames - crop + 1)))
+            n = min(crop, frames - s)
+            x[b, :n], y[b, :n] = inputs[i][s : s + n], targets[i][s : s + n]
+        loss, stats = denoise_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5)
+        optimizer.step()
+        step += 1
+        if step % 200 == 0:
+            print(f"step {step}: train mel-SNR {float(stats['mel_snr']):.2f} dB", flush=True)
+    torch.save({"config": config, "model": model.state_dict()}, out)
+
+
+@torch.no_grad()
+def convert_table(out_dir, exp_dir):
+    """Soft and discrete conversion of the realdev mixtures (one excerpt) with no / RNNoise / DeepFilterNet3
+    cleaning of the source: units' agreement with the clean source's, resemblyzer similarity to the target voice
+    (mean of 10 train utterances), DNSMOS of the output. Writes convert.json."""
+    from espnet_softvc.bin.vc_inference import Speech2Speech
+
+    exp = Path(exp_dir)
+    train = [line.split(maxsplit=1)[1] for line in (exp / "../data/train/wav.scp").read_text().splitlines()]
+    target = judges.mean_embedding([judges.speaker_embedding(load_audio(p).numpy()) for p in train[:10]])
+    rows = []
+    for kind, encoder in (("soft", "soft_encoder.pt"), ("discrete", "kmeans.pt")):
+        model = exp / f"softvc_{kind}"
+        s2s = Speech2Speech(model / "config.yaml", model / "valid.loss.ave.pth", exp / "units" / encoder)
+        clean_units = {}
+        for name, snr, clean, noisy in tqdm(mixtures(excerpts=1), desc=kind):
+            if snr is None:
+                clean_units[name] = s2s.convert_16k(torch.as_tensor(clean).float())["units"]
+            for fe in ("none", *FRONT_ENDS):
+                source = noisy if fe == "none" else external.denoise(noisy, 16000, fe)
+                out = s2s.convert_16k(torch.as_tensor(source).float(), name)
+                units, ref = out["units"], clean_units[name]
+                same = (units == ref).float() if kind == "discrete" else torch.cosine_similarity(units, ref, -1)
+                wav = out["wav"].numpy()
+                rows.append(
+                    dict(kind=kind, snr=snr, source_denoiser=fe, units_vs_clean=float(same.mean()),
+                         similarity=float(judges.speaker_embedding(wav) @ target),
+                         dnsmos=float(judges.dnsmos(wav)["dnsmos_ovrl"]))
+                )  # fmt: skip
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "convert.json").write_text(json.dumps(rows, indent=1))
+    print("| units | source denoiser | units vs clean source (0/5/10 dB) | similarity to target | DNSMOS |")
+    print("|---|---|---|---|---|")
+    for kind in ("soft", "discrete"):
+        for fe in ("none", *FRONT_ENDS):
+            sel = [r for r in rows if r["kind"] == kind and r["source_denoiser"] == fe and r["snr"] is not None]
+            agree = " / ".join(f"{np.mean([r['units_vs_clean'] for r in sel if r['snr'] == s]):.3f}" for s in SNRS)
+            mean = {k: np.mean([r[k] for r in sel]) for k in ("similarity", "dnsmos")}
+            print(f"| {kind} | {fe} | {agree} | {mean['similarity']:.3f} | {mean['dnsmos']:.2f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    p = sub.add_parser("mel")
+    p.add_argument("out_dir")
+    p.add_argument("--postnet", action="append", default=[], help="NAME=CKPT:SOURCE (a research checkpoint)")
+    p = sub.add_parser("pairs")
+    p.add_argument("wav_scp")
+    p.add_argument("out")
+    p.add_argument("--utts", type=int, default=300)
+    p = sub.add_parser("train")
+    p.add_argument("out")
+    p.add_argument("pairs")
+    p.add_argument("--source", default="deepfilternet3", choices=("noisy", *FRONT_ENDS))
+    p.add_argument("--target", default="clean", choices=("clean", "front_end"))
+    p.add_argument("--minutes", type=float, default=6.0)
+    p.add_argument("--max_log_gain", type=float, default=0.5)
+    p = sub.add_parser("convert")
+    p.add_argument("out_dir")
+    p.add_argument("exp_dir")
+    args = parser.parse_args()
+    if args.mode == "mel":
+        postnets = {}
+        for spec in args.postnet:
+            name, rest = spec.split("=", 1)
+            path, source = rest.rsplit(":", 1)
+            postnets[name] = (load_research_postnet(path), source)
+        mel_table(args.out_dir, postnets)
+    elif args.mode == "pairs":
+        make_pairs(args.wav_scp, args.out, args.utts)
+    elif args.mode == "train":
+        train(args.out, args.pairs, args.source, args.target, args.minutes, args.max_log_gain)
+    else:
+        convert_table(args.out_dir, args.exp_dir)
+
+
+if __name__ == "__main__":
+    main()
