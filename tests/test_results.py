@@ -109,6 +109,8 @@ def test_results_table_values_and_footnotes(fake_run):
     assert taco.values["l1_valid_fr"] == pytest.approx(0.5, abs=1e-6)
     assert taco.values["params"] == 30  # tts.* parameters only, no normalizer or batch-norm buffers
     assert taco.values["epochs"] == 3 and taco.values["train_time"] == pytest.approx(105)
+    seconds = [t for t, _ in taco.curves["valid"]]  # curves.png's x axis: training time at each epoch's end
+    assert len(seconds) == 3 and seconds == sorted(seconds) and seconds[-1] == pytest.approx(105)
     assert taco.values["rtf"] == pytest.approx((50 / 1000 + 60 / 500) / (110 * 0.01))
     assert softvc.values["l1_valid_tf"] == 0.4 and softvc.values["l1_train"] == 0.8  # its own raw-space L1
     text = (out / "RESULTS.md").read_text()
@@ -129,6 +131,20 @@ def test_results_table_values_and_footnotes(fake_run):
     for name in ("mels_dev0.png", "mels_dev1.png", "curves.png"):
         pixels = plt.imread(out / name)
         assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0.05, name  # a drawn figure
+
+
+def test_curves_plot_wer_against_training_time(tmp_path):
+    """curves.png's right panel: each trained row's WER at its training time, reference rows as lines."""
+    rows = [
+        results.Row("ground truth", "gt", "ground_truth", values={"wer": 28.8}),
+        results.Row("Soft-VC soft", "s", "softvc_soft", values={"wer": 83.0, "train_time": 900.0},
+                    curves={"train": [(450.0, 0.6), (900.0, 0.5)], "valid": [(450.0, 0.55), (900.0, 0.48)]}),
+        results.Row("Tacotron2", "t", "tacotron2", values={"train_time": 700.0}, curves={"valid": [(700.0, 0.9)]}),
+    ]  # fmt: skip
+    points = results.plot_curves(rows, tmp_path / "curves.png")
+    assert points == {"ground truth": (None, 28.8), "Soft-VC soft": (900.0, 83.0)}  # no WER: not drawn
+    pixels = plt.imread(tmp_path / "curves.png")
+    assert pixels.shape[1] > 2 * pixels.shape[0] * 0.9 and pixels.std() > 0.05  # two panels, drawn
 
 
 def test_results_cli_user_error(tmp_path):

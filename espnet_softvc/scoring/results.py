@@ -19,6 +19,7 @@ Writes ``RESULTS.md``, ``results.csv``, ``mels_<utt>.png`` and ``curves.png`` to
 
 import csv
 import datetime
+import itertools
 import json
 import math
 import re
@@ -80,7 +81,7 @@ class Row:
     model: str  # the exp/<tag> dir name
     values: dict = field(default_factory=dict)  # column -> float; absent = n/a
     reasons: dict = field(default_factory=dict)  # column -> why it is n/a
-    curves: dict = field(default_factory=dict)  # "train"/"valid" -> [(epoch, l1_loss)]
+    curves: dict = field(default_factory=dict)  # "train"/"valid" -> [(training seconds at epoch end, l1_loss)]
     decoded: dict = None  # free-running {uttid: (T, 128)} for the figures
 
     def set(self, column, value, reason):
@@ -337,10 +338,11 @@ def _training(row, tts, stats, best, params, model_dir):
     row.set("ga_loss", ga_key and valid[ga_key], no_ga)
     row.set("params", params, f"no model file ({', '.join(MODEL_FILES)}) in `{model_dir}/`")
     row.set("epochs", len(stats), None)
-    parts = [part for epoch in stats.values() for part in epoch.values() if isinstance(part, dict)]
-    row.set("train_time", sum(_seconds(part.get("time", 0)) for part in parts), None)
+    epoch_time = {e: sum(_seconds(p.get("time", 0)) for p in stats[e].values() if isinstance(p, dict)) for e in stats}
+    row.set("train_time", sum(epoch_time.values()), None)
+    elapsed = dict(zip(sorted(stats), itertools.accumulate(epoch_time[e] for e in sorted(stats))))
     row.curves = {
-        split: [(e, stats[e][split]["l1_loss"]) for e in sorted(stats) if "l1_loss" in stats[e].get(split, ())]
+        split: [(elapsed[e], stats[e][split]["l1_loss"]) for e in sorted(stats) if "l1_loss" in stats[e].get(split, ())]
         for split in ("train", "valid")
     }
 
@@ -465,33 +467,50 @@ def plot_mels(rows, reference, utts, out_dir):
 
 
 def plot_curves(rows, path):
-    """Every model's reported ``l1_loss`` per epoch (train solid, valid dashed) on one log-scale plot."""
+    """Left: every model's reported ``l1_loss`` against its training time (train solid, valid dashed, one point per
+    epoch, log scale). Right: each row's WER against its training time, the reference rows as horizontal lines.
+    Returns the WER panel's points {label: (seconds or None, WER)}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (ax, wer_ax) = plt.subplots(1, 2, figsize=(13, 5))
     first_row = {}  # rows of one model dir (with/without postnet) share its training curves
     for row in rows:
-        first_row.setdefault(row.model, row)
-    for index, row in enumerate(first_row.values()):
+        if row.curves:
+            first_row.setdefault(row.model, row)
+    color = {model: f"C{index}" for index, model in enumerate(dict.fromkeys(r.model for r in rows))}
+    for row in first_row.values():
         for split, style in (("train", "-"), ("valid", "--")):
             if row.curves.get(split):
-                epochs, values = zip(*row.curves[split])
-                ax.plot(epochs, values, style, color=f"C{index}", marker=".", label=f"{row.label} ({split})")
-    ax.set_xlabel("epoch")
+                seconds, values = zip(*row.curves[split])
+                ax.plot(seconds, values, style, color=color[row.model], marker=".", label=f"{row.label} ({split})")
+    ax.set_xlabel("training time (s)")
     ax.set_ylabel("reported l1_loss")
     ax.set_yscale("log")
-    ax.set_title(
-        "Training curves (Soft-VC: raw log-mel L1; ESPnet TTS: L1 before + after postnet, GlobalMVN)", fontsize=9
-    )
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    ax.set_title("L1 (Soft-VC: raw log-mel L1; ESPnet TTS: L1 before + after postnet, GlobalMVN)", fontsize=9)
+    points = {}
+    for row in (r for r in rows if "wer" in r.values):
+        seconds = row.values.get("train_time")
+        points[row.label] = (seconds, row.values["wer"])
+        if seconds is None:  # a reference row: no training
+            wer_ax.axhline(row.values["wer"], color=color[row.model], linestyle=":", label=row.label)
+        else:
+            wer_ax.plot([seconds], [row.values["wer"]], "o", color=color[row.model], label=row.label)
+    wer_ax.set_xlim(left=0)
+    wer_ax.set_xlabel("training time (s)")
+    wer_ax.set_ylabel("WER (%), pocketsphinx on the decoded dev speech")
+    wer_ax.set_title("WER of the final model (reference rows: dotted)", fontsize=9)
+    for axis in (ax, wer_ax):
+        if axis.lines:
+            axis.legend(fontsize=7)
+        axis.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
+    return points
 
 
 def conversion_table(exp_dir):
