@@ -5,7 +5,7 @@ Real speech: the five clips of tests/data/realdev (three speakers), mixed with i
 and 10 dB (three random excerpts each; the clean clip alone is the "clean kept" condition: output scored against
 the clean mel). Improvement = mel_snr(output) - mel_snr(noisy), on the Soft-VC log-mel.
 
-    python research/denoise_real.py mel OUT [--postnet NAME=CKPT:SOURCE ...]   # SOURCE: noisy|rnnoise|deepfilternet3
+    python research/denoise_real.py mel OUT [--postnet NAME=MODEL:SOURCE ...]  # SOURCE: noisy|rnnoise|deepfilternet3
     python research/denoise_real.py pairs WAV_SCP OUT.pt [--utts 300]          # flite speech, training corruptions
     python research/denoise_real.py train OUT.pt PAIRS.pt --source deepfilternet3 [--target clean|front_end]
     python research/denoise_real.py convert OUT EXP_DIR                          # a recipe run's models (stage 5)
@@ -26,6 +26,7 @@ from espnet_softvc.postnet import baselines, external, noise
 from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
 from espnet_softvc.scoring import judges
 from espnet_softvc.scoring.metrics import mel_snr
+from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.io import load_audio
 
 REALDEV = Path(__file__).resolve().parents[1] / "tests/data/realdev"
@@ -52,11 +53,11 @@ def mixtures(excerpts=3):
     return out
 
 
-def load_research_postnet(path):
-    state = torch.load(path, weights_only=True)
-    model = DenoisingPostnet(**state["config"])
-    model.load_state_dict(state["model"])
-    return model.eval()
+def postnet_of(path):
+    """An ESPnet model file with its config.yaml beside it (the recipe's exp/denoiser_softvc), or a checkpoint of
+    ``train`` below."""
+    config = Path(path).parent / "config.yaml"
+    return load_postnet(path, config if config.is_file() else None)
 
 
 @torch.inference_mode()
@@ -178,7 +179,7 @@ def main():
     sub = parser.add_subparsers(dest="mode", required=True)
     p = sub.add_parser("mel")
     p.add_argument("out_dir")
-    p.add_argument("--postnet", action="append", default=[], help="NAME=CKPT:SOURCE (a research checkpoint)")
+    p.add_argument("--postnet", action="append", default=[], help="NAME=MODEL:SOURCE (model file or checkpoint)")
     p = sub.add_parser("pairs")
     p.add_argument("wav_scp")
     p.add_argument("out")
@@ -199,7 +200,7 @@ def main():
         for spec in args.postnet:
             name, rest = spec.split("=", 1)
             path, source = rest.rsplit(":", 1)
-            postnets[name] = (load_research_postnet(path), source)
+            postnets[name] = (postnet_of(path), source)
         mel_table(args.out_dir, postnets)
     elif args.mode == "pairs":
         make_pairs(args.wav_scp, args.out, args.utts)
