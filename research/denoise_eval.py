@@ -269,7 +269,8 @@ def main(argv=None):
         name, sep, path = spec.partition("=")
         if not sep:
             raise UserError(f"--model {spec}: expected NAME=PATH")
-        postnets[name] = load_postnet(path)
+        config = Path(path).parent / "config.yaml"  # an ESPnet model file (the recipe's exp/denoiser_softvc)
+        postnets[name] = load_postnet(path, config if config.is_file() else None)
     results = evaluate(args.corpus, args.out_dir, postnets, args.wave_utts, am_pairs=args.am_pairs)
     print(write(results, args.out_dir, postnets))
 
