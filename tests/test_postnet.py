@@ -395,3 +395,42 @@ def test_external_denoisers_delay_compensated_on_real_audio(method):
     assert np.corrcoef(clean, speech)[0, 1] > 0.99
     with pytest.raises(UserError, match="unknown denoiser"):
         external.denoise(speech, 16000, "wiener")
+
+
+def test_real_noise_scoring_against_rnnoise_and_deepfilternet3(tmp_path, checkpoint):
+    """Stage 7's real-noise table: real speech in its recorded noise, every method on the same mixtures; the denoisers
+    people use clean it (RNNoise, DeepFilterNet3 gain dB at 0 dB), "unprocessed" gains nothing, ours runs after
+    each front end; the table reaches RESULTS.md; no noise is a one-line error."""
+    import json
+
+    import soundfile as sf
+
+    from espnet_softvc.scoring.results import denoising_table
+    from espnet_softvc.utils.io import load_audio
+    from tests.conftest import REALDEV
+
+    for name in ("vctk_p240_00000", "vctk_p260_00000"):
+        (tmp_path / "speech").mkdir(exist_ok=True)
+        sf.write(tmp_path / "speech" / f"{name}.wav", load_audio(REALDEV / f"{name}.wav").numpy()[:32000], 16000)
+    (tmp_path / "noise").mkdir()
+    sf.write(tmp_path / "noise" / "n.wav", load_audio(REALDEV / "noise_freesound_573577.wav").numpy(), 16000)
+    out = tmp_path / "exp" / "denoiser_x" / "real_noise"
+    args = ["--model_file", checkpoint[0], "--excerpts", "1", "--snrs", "0", "10"]
+    run_cli("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "noise", out, *args, check=True)
+    summary = json.loads((out / "summary.json").read_text())
+    scores = summary["scores"]
+    assert summary["n_speech"] == 2 and summary["n_noises"] == 1
+    assert set(scores) == {
+        "unprocessed", "mel spectral subtraction", "rnnoise", "deepfilternet3", "ours", "rnnoise + ours",
+        "deepfilternet3 + ours",
+    }  # fmt: skip
+    assert scores["unprocessed"] == {"clean": 100.0, "0": 0.0, "10": 0.0}
+    for method in ("rnnoise", "deepfilternet3"):
+        assert scores[method]["0"] > 2.0 and scores[method]["clean"] > 15.0, (method, scores[method])
+    assert scores["rnnoise + ours"]["0"] != scores["rnnoise"]["0"]  # our (random, non-identity) postnet ran on it
+    lines = denoising_table(tmp_path / "exp")
+    assert lines[0].startswith("## Denoising real speech in recorded noise: `denoiser_x`")
+    assert any(line.startswith("| rnnoise | ") for line in lines) and sum("**" in line for line in lines) == 1
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "empty", tmp_path / "o")
+    assert_user_error(proc, "empty", "no *.wav")

@@ -408,6 +408,13 @@ print(" ".join(f"--tts_conf {k}={v}" for k, v in conf.items() if k.startswith(("
         --train_config "$expdir/config.yaml"
     done
   done
+  # real speech in recorded noise (the tiny corpus: data/realdev + data/realdev_noise): ours next to RNNoise and
+  # DeepFilterNet3, on the noisy mel and after each of them; the table goes into RESULTS.md (stage 8)
+  if [ -s data/realdev/wav.scp ] && [ -s data/realdev_noise/wav.scp ]; then
+    ${train_cmd} "$expdir/real_noise/log/score.log" \
+      python -m espnet_softvc.bin.score_denoising data/realdev/wav.scp data/realdev_noise/wav.scp \
+      "$expdir/real_noise" --model_file "$expdir/$inference_model" --train_config "$expdir/config.yaml"
+  fi
 fi
 
 score_results() {  # RESULTS.md, results.csv, mels_<utt>.png, curves.png in the recipe dir

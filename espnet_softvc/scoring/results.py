@@ -32,6 +32,7 @@ import torch
 import yaml
 
 from espnet_softvc.scoring import metrics
+from espnet_softvc.scoring.denoising import denoising_lines
 from espnet_softvc.scoring.speakers import speaker_lines
 from espnet_softvc.utils.checkpoint import load_trainer_checkpoint, torch_load
 from espnet_softvc.utils.errors import UserError
@@ -576,6 +577,25 @@ def speaker_table(exp_dir):
     ]
 
 
+def denoising_table(exp_dir):
+    """Markdown lines of the real-noise denoising evaluation (recipe stage 7: ``exp/denoiser_*/real_noise/``)."""
+    lines = []
+    for path in sorted(Path(exp_dir).glob("denoiser_*/real_noise/summary.json")):
+        summary = json.loads(path.read_text())
+        lines += [
+            f"## Denoising real speech in recorded noise: `{path.parent.parent.name}` next to RNNoise and "
+            "DeepFilterNet3 (stage 7)",
+            "",
+            *denoising_lines(summary),
+            "",
+            f"mel-SNR improvement (dB) of the Soft-VC log-mel; {summary['n_speech']} real speech clips x "
+            f"{summary['excerpts']} excerpts of {summary['n_noises']} recorded noise(s) per SNR; clean kept: the "
+            "output for the clean input scored against it; `X + ours`: our denoiser on X's output; bold: best mean.",
+            "",
+        ]
+    return lines
+
+
 def write_results(
     exp_dir,
     ref_dir,
@@ -615,6 +635,7 @@ def write_results(
         "Figures: " + ", ".join(f"[{p.name}]({p.name})" for p in figures),
         "",
         *conversion_table(exp_dir),
+        *denoising_table(exp_dir),
         *speaker_table(exp_dir),
     ]
     with atomic_path(out_dir / "RESULTS.md") as tmp:

@@ -42,4 +42,7 @@ if [ "$corpus" = tiny ] && [ -d "$REALDEV" ]; then  # the real speech clips (not
     awk '{n = split($1, p, "/"); id = p[n]; sub(/\.wav$/, "", id); print id, $1}' >data/realdev/wav.scp
   awk '{print $1, $1}' data/realdev/wav.scp | tee data/realdev/utt2spk >data/realdev/spk2utt
   echo "data/realdev: $(wc -l <data/realdev/wav.scp) real speech clips of $realdev (one speaker each, no text)"
+  mkdir -p data/realdev_noise  # its recorded background noise: the real-noise denoising evaluation of stage 7
+  find "$realdev" -maxdepth 1 -name 'noise_*.wav' | LC_ALL=C sort |
+    awk '{n = split($1, p, "/"); id = p[n]; sub(/\.wav$/, "", id); print id, $1}' >data/realdev_noise/wav.scp
 fi

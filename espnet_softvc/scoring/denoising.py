@@ -1,0 +1,67 @@
+"""Denoising on real speech with recorded noise, against the denoisers people use (issue 19).
+
+Each speech wav is mixed (``noise.mix``, exact SNR) with ``excerpts`` random excerpts of the recorded noises at every
+SNR; every method gets the same noisy waveform: unprocessed, mel spectral subtraction, RNNoise, DeepFilterNet3
+(``postnet.external``, delay compensated) and, given, our denoiser on the noisy mel and after each front end. The
+score is the mel-SNR improvement (``mel_snr(output) - mel_snr(noisy)``, Soft-VC log-mel against the clean mel);
+"clean kept" is the mel-SNR of the output of the clean input against itself.
+"""
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from espnet_softvc.feats.log_mel import logmel
+from espnet_softvc.postnet import baselines, external, noise
+from espnet_softvc.scoring.metrics import mel_snr
+
+SNRS = (0, 5, 10)
+CLEAN = "clean"
+
+
+def _mel(wav):
+    return torch.from_numpy(logmel(torch.as_tensor(wav, dtype=torch.float32)).T)
+
+
+@torch.inference_mode()
+def real_noise_scores(speech, noises, postnet=None, snrs=SNRS, excerpts=3, seed=0):
+    """speech, noises: lists of 16 kHz waveforms (S,); postnet: a ``DenoisingPostnet`` or None.
+    Returns {method: {"clean" or str(snr): mean dB}}: the improvement per SNR, the mel-SNR kept on clean input."""
+    scores = {}
+    for u, clean in enumerate(tqdm(speech, desc="real-noise mixtures")):
+        ref = _mel(clean)
+        conditions = [(CLEAN, clean)]
+        for snr in snrs:
+            for k in range(excerpts):
+                rng = np.random.default_rng((seed, u, k, snr))
+                recording = noises[rng.integers(len(noises))]
+                conditions.append((str(snr), noise.mix(clean, noise.excerpt(recording, clean.size, rng), snr)))
+        for condition, noisy in conditions:
+            noisy_mel = _mel(noisy)
+            outs = {"unprocessed": noisy_mel, "mel spectral subtraction": baselines.spectral_subtraction(noisy_mel)}
+            outs.update({method: _mel(external.denoise(noisy, 16000, method)) for method in external.METHODS})
+            if postnet is not None:
+                for source in ("unprocessed", *external.METHODS):
+                    name = "ours" if source == "unprocessed" else f"{source} + ours"
+                    outs[name] = postnet(outs[source][None])[0]
+            base = 0.0 if condition == CLEAN else mel_snr(noisy_mel, ref)
+            for method, est in outs.items():
+                scores.setdefault(method, {}).setdefault(condition, []).append(min(mel_snr(est, ref), 100.0) - base)
+    return {method: {c: float(np.mean(v)) for c, v in row.items()} for method, row in scores.items()}
+
+
+def denoising_lines(summary):
+    """Markdown table of ``real_noise_scores``' output (+ its "n_speech" / "n_noises" counts), best mean marked."""
+    table = summary["scores"]
+    snrs = [c for c in next(iter(table.values())) if c != CLEAN]
+    means = {m: np.mean([row[c] for c in snrs]) for m, row in table.items()}
+    best = max((m for m in means if m != "unprocessed"), key=means.get)
+    lines = [
+        "| method | " + " | ".join(f"{c} dB" for c in snrs) + " | mean | clean kept (dB) |",
+        "|---|" + "---|" * (len(snrs) + 2),
+    ]
+    for method, row in table.items():
+        mean = f"**{means[method]:+.2f}**" if method == best else f"{means[method]:+.2f}"
+        cells = " | ".join(f"{row[c]:+.2f}" for c in snrs)
+        lines.append(f"| {method} | {cells} | {mean} | {row[CLEAN]:.1f} |")
+    return lines
