@@ -297,6 +297,7 @@ def test_units_probe_and_voice_conversion_stage(recipe):
     assert probe["mel"]["speakers"] == 7 and probe["mel"]["accuracy"] > probe["mel"]["chance"] + 0.3
     realdev = keys(recipe / "data/realdev/wav.scp")
     assert realdev == ["speech_freesound_33711", "vctk_p240_00000", "vctk_p260_00000"]
+    assert keys(recipe / "data/realdev_noise/wav.scp") == ["noise_freesound_573577"]  # stage 7's real-noise table
     for dset, utts in (("dev", keys(recipe / "dump/dev/feats.scp")), ("realdev", realdev)):
         out = recipe / f"exp/softvc_discrete/convert_{dset}"
         scp = dict(line.split() for line in (recipe / f"data/{dset}/wav.scp").read_text().splitlines())
