@@ -1,11 +1,11 @@
 """Denoising on real speech with real noise (issue 19): the mel-SNR table, the front-end postnet experiment, and
 where denoising pays before voice conversion.
 
-Real speech: the five clips of tests/data/realdev (three speakers), mixed with its recorded background noise at 0, 5
-and 10 dB (three random excerpts each; the clean clip alone is the "clean kept" condition: output scored against
-the clean mel). Improvement = mel_snr(output) - mel_snr(noisy), on the Soft-VC log-mel.
+Real speech: the three speech clips of tests/data/realdev (three speakers), mixed with its recorded background noise
+at 0, 5 and 10 dB by ``espnet_softvc.scoring.denoising`` (recipe stage 7's table: three random excerpts each; "clean
+kept": the output for the clean clip scored against it). Improvement = mel_snr(output) - mel_snr(noisy), Soft-VC mel.
 
-    python research/denoise_real.py mel OUT [--postnet NAME=MODEL:SOURCE ...]  # SOURCE: noisy|rnnoise|deepfilternet3
+    python research/denoise_real.py mel OUT [--postnet NAME=MODEL:SOURCE ...]  # SOURCE: unprocessed|rnnoise|...
     python research/denoise_real.py pairs WAV_SCP OUT.pt [--utts 300]          # flite speech, training corruptions
     python research/denoise_real.py train OUT.pt PAIRS.pt --source deepfilternet3 [--target clean|front_end]
     python research/denoise_real.py convert OUT EXP_DIR                          # a recipe run's models (stage 5)
@@ -21,36 +21,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.postnet import baselines, external, noise
 from espnet_softvc.postnet.model import DenoisingPostnet, denoise_loss
 from espnet_softvc.scoring import judges
-from espnet_softvc.scoring.metrics import mel_snr
+from espnet_softvc.scoring.denoising import CLEAN, SNRS, denoising_lines, mel_of, mixtures, real_noise_scores
 from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.io import load_audio
 
 REALDEV = Path(__file__).resolve().parents[1] / "tests/data/realdev"
-SNRS = (0, 5, 10)
 FRONT_ENDS = tuple(external.METHODS)
 
 
-def mel(wav):
-    return torch.from_numpy(logmel(torch.as_tensor(wav, dtype=torch.float32)).T)
-
-
-def mixtures(excerpts=3):
-    """[(name, snr or None, clean 16 kHz wav, noisy wav)] of the realdev speech with its recorded noise."""
-    recording = load_audio(next(REALDEV.glob("noise_*.wav"))).double().numpy()
-    paths = sorted(REALDEV.glob("speech_*.wav")) + sorted(REALDEV.glob("vctk_*.wav"))
-    out = []
-    for u, path in enumerate(paths):
-        clean = load_audio(path).double().numpy()
-        out.append((path.stem, None, clean, clean))
-        for snr in SNRS:
-            for k in range(excerpts):
-                rng = np.random.default_rng((u, k, snr))
-                out.append((path.stem, snr, clean, noise.mix(clean, noise.excerpt(recording, clean.size, rng), snr)))
-    return out
+def realdev():
+    """(speech, noises): the realdev speech clips and its recorded noise, 16 kHz float64 waveforms."""
+    speech = sorted(REALDEV.glob("speech_*.wav")) + sorted(REALDEV.glob("vctk_*.wav"))
+    return [[load_audio(p).double().numpy() for p in paths] for paths in (speech, sorted(REALDEV.glob("noise_*.wav")))]
 
 
 def postnet_of(path):
@@ -60,28 +45,19 @@ def postnet_of(path):
     return load_postnet(path, config if config.is_file() else None)
 
 
-@torch.inference_mode()
 def mel_table(out_dir, postnets):
-    """Mean mel-SNR improvement per method and SNR, and the clean-kept mel-SNR; writes mel.json, prints the table."""
-    scores = {}
-    for _, snr, clean, noisy in tqdm(mixtures(), desc="mixtures"):
-        ref, noisy_mel = mel(clean), mel(noisy)
-        outs = {"unprocessed": noisy_mel, "spectral_subtraction": baselines.spectral_subtraction(noisy_mel)}
-        outs.update({m: mel(external.denoise(noisy, 16000, m)) for m in FRONT_ENDS})
-        outs["mean of rnnoise and deepfilternet3 (log-mel)"] = (outs["rnnoise"] + outs["deepfilternet3"]) / 2
-        for name, (model, source) in postnets.items():
-            outs[name] = model(outs["unprocessed" if source == "noisy" else source][None])[0]
-        base = 0.0 if snr is None else mel_snr(noisy_mel, ref)
-        for name, est in outs.items():
-            scores.setdefault(name, {}).setdefault(str(snr), []).append(min(mel_snr(est, ref), 100.0) - base)
-    table = {name: {snr: float(np.mean(v)) for snr, v in row.items()} for name, row in scores.items()}
+    """``scoring.denoising.real_noise_scores`` on realdev, plus the mean of RNNoise and DeepFilterNet3 and each of
+    ``postnets`` ({name: (model, source method)}); writes mel.json, prints the table."""
+
+    def extra(outs):
+        more = {"mean of rnnoise and deepfilternet3 (log-mel)": (outs["rnnoise"] + outs["deepfilternet3"]) / 2}
+        more.update({name: model(outs[source][None])[0] for name, (model, source) in postnets.items()})
+        return more
+
+    table = real_noise_scores(*realdev(), extra=extra)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "mel.json").write_text(json.dumps(table, indent=1))
-    print("| method | 0 dB | 5 dB | 10 dB | mean | clean kept (dB) |\n|---|---|---|---|---|---|")
-    for name, row in table.items():
-        gains = [row[str(s)] for s in SNRS]
-        cells = " | ".join(f"{g:+.2f}" for g in gains)
-        print(f"| {name} | {cells} | {np.mean(gains):+.2f} | {row['None']:.1f} |")
+    print("\n".join(denoising_lines({"scores": table})))
 
 
 def make_pairs(wav_scp, out, utts):
@@ -91,13 +67,13 @@ def make_pairs(wav_scp, out, utts):
     wavs = [load_audio(p).double().numpy() for p in paths]
     pairs = {key: [] for key in ("clean", "noisy", *FRONT_ENDS, *(f"{m}_clean" for m in FRONT_ENDS))}
     for i, wav in enumerate(tqdm(wavs, desc="pairs")):
-        cleaned = {m: mel(external.denoise(wav, 16000, m)) for m in FRONT_ENDS}
+        cleaned = {m: mel_of(external.denoise(wav, 16000, m)) for m in FRONT_ENDS}
         for copy in range(2):
             noisy, _ = noise.corrupt(wav, np.random.default_rng((0, i, copy)), wavs)
-            pairs["clean"].append(mel(wav))
-            pairs["noisy"].append(mel(noisy))
+            pairs["clean"].append(mel_of(wav))
+            pairs["noisy"].append(mel_of(noisy))
             for m in FRONT_ENDS:
-                pairs[m].append(mel(external.denoise(noisy, 16000, m)))
+                pairs[m].append(mel_of(external.denoise(noisy, 16000, m)))
                 pairs[f"{m}_clean"].append(cleaned[m])
     torch.save(pairs, out)
 
@@ -148,17 +124,17 @@ def convert_table(out_dir, exp_dir):
         model = exp / f"softvc_{kind}"
         s2s = Speech2Speech(model / "config.yaml", model / "valid.loss.ave.pth", exp / "units" / encoder)
         clean_units = {}
-        for name, snr, clean, noisy in tqdm(mixtures(excerpts=1), desc=kind):
-            if snr is None:
-                clean_units[name] = s2s.convert_16k(torch.as_tensor(clean).float())["units"]
+        for u, condition, clean, noisy in tqdm(list(mixtures(*realdev(), excerpts=1)), desc=kind):
+            if condition == CLEAN:
+                clean_units[u] = s2s.convert_16k(torch.as_tensor(clean).float())["units"]
             for fe in ("none", *FRONT_ENDS):
                 source = noisy if fe == "none" else external.denoise(noisy, 16000, fe)
-                out = s2s.convert_16k(torch.as_tensor(source).float(), name)
-                units, ref = out["units"], clean_units[name]
+                out = s2s.convert_16k(torch.as_tensor(source).float(), f"clip {u}")
+                units, ref = out["units"], clean_units[u]
                 same = (units == ref).float() if kind == "discrete" else torch.cosine_similarity(units, ref, -1)
                 wav = out["wav"].numpy()
                 rows.append(
-                    dict(kind=kind, snr=snr, source_denoiser=fe, units_vs_clean=float(same.mean()),
+                    dict(kind=kind, condition=condition, source_denoiser=fe, units_vs_clean=float(same.mean()),
                          similarity=float(judges.speaker_embedding(wav) @ target),
                          dnsmos=float(judges.dnsmos(wav)["dnsmos_ovrl"]))
                 )  # fmt: skip
@@ -168,8 +144,10 @@ def convert_table(out_dir, exp_dir):
     print("|---|---|---|---|---|")
     for kind in ("soft", "discrete"):
         for fe in ("none", *FRONT_ENDS):
-            sel = [r for r in rows if r["kind"] == kind and r["source_denoiser"] == fe and r["snr"] is not None]
-            agree = " / ".join(f"{np.mean([r['units_vs_clean'] for r in sel if r['snr'] == s]):.3f}" for s in SNRS)
+            sel = [r for r in rows if r["kind"] == kind and r["source_denoiser"] == fe and r["condition"] != CLEAN]
+            agree = " / ".join(
+                f"{np.mean([r['units_vs_clean'] for r in sel if r['condition'] == str(s)]):.3f}" for s in SNRS
+            )
             mean = {k: np.mean([r[k] for r in sel]) for k in ("similarity", "dnsmos")}
             print(f"| {kind} | {fe} | {agree} | {mean['similarity']:.3f} | {mean['dnsmos']:.2f} |")
 
@@ -187,7 +165,7 @@ def main():
     p = sub.add_parser("train")
     p.add_argument("out")
     p.add_argument("pairs")
-    p.add_argument("--source", default="deepfilternet3", choices=("noisy", *FRONT_ENDS))
+    p.add_argument("--source", default="deepfilternet3", choices=("noisy", *FRONT_ENDS))  # a pairs key
     p.add_argument("--target", default="clean", choices=("clean", "front_end"))
     p.add_argument("--minutes", type=float, default=6.0)
     p.add_argument("--max_log_gain", type=float, default=0.5)

@@ -19,34 +19,47 @@ SNRS = (0, 5, 10)
 CLEAN = "clean"
 
 
-def _mel(wav):
+def mel_of(wav):
+    """(S,) 16 kHz waveform -> (T, 128) Soft-VC log-mel tensor."""
     return torch.from_numpy(logmel(torch.as_tensor(wav, dtype=torch.float32)).T)
 
 
-@torch.inference_mode()
-def real_noise_scores(speech, noises, postnet=None, snrs=SNRS, excerpts=3, seed=0):
-    """speech, noises: lists of 16 kHz waveforms (S,); postnet: a ``DenoisingPostnet`` or None.
-    Returns {method: {"clean" or str(snr): mean dB}}: the improvement per SNR, the mel-SNR kept on clean input."""
-    scores = {}
-    for u, clean in enumerate(tqdm(speech, desc="real-noise mixtures")):
-        ref = _mel(clean)
-        conditions = [(CLEAN, clean)]
+def mixtures(speech, noises, snrs=SNRS, excerpts=3, seed=0):
+    """Yields (u, condition, clean, noisy) for speech wav u: ("clean", clean) first, then ``excerpts`` mixtures with
+    random excerpts of random ``noises`` per SNR (condition str(snr)), seeded by (seed, u, excerpt, snr)."""
+    for u, clean in enumerate(speech):
+        yield u, CLEAN, clean, clean
         for snr in snrs:
             for k in range(excerpts):
                 rng = np.random.default_rng((seed, u, k, snr))
                 recording = noises[rng.integers(len(noises))]
-                conditions.append((str(snr), noise.mix(clean, noise.excerpt(recording, clean.size, rng), snr)))
-        for condition, noisy in conditions:
-            noisy_mel = _mel(noisy)
-            outs = {"unprocessed": noisy_mel, "mel spectral subtraction": baselines.spectral_subtraction(noisy_mel)}
-            outs.update({method: _mel(external.denoise(noisy, 16000, method)) for method in external.METHODS})
-            if postnet is not None:
-                for source in ("unprocessed", *external.METHODS):
-                    name = "ours" if source == "unprocessed" else f"{source} + ours"
-                    outs[name] = postnet(outs[source][None])[0]
-            base = 0.0 if condition == CLEAN else mel_snr(noisy_mel, ref)
-            for method, est in outs.items():
-                scores.setdefault(method, {}).setdefault(condition, []).append(min(mel_snr(est, ref), 100.0) - base)
+                yield u, str(snr), clean, noise.mix(clean, noise.excerpt(recording, clean.size, rng), snr)
+
+
+@torch.inference_mode()
+def real_noise_scores(speech, noises, postnet=None, snrs=SNRS, excerpts=3, seed=0, extra=None):
+    """speech, noises: lists of 16 kHz waveforms (S,); postnet: a ``DenoisingPostnet`` or None; ``extra``: a function
+    of the outputs ({method: (T, 128) log-mel}) returning more of them. Returns {method: {"clean" or str(snr): mean
+    dB}}: the improvement per SNR, the mel-SNR kept on clean input."""
+    scores = {}
+    conditions = mixtures(speech, noises, snrs, excerpts, seed)
+    for _, condition, clean, noisy in tqdm(
+        conditions, desc="real-noise mixtures", total=len(speech) * (1 + len(snrs) * excerpts)
+    ):
+        if condition == CLEAN:  # each wav's first condition
+            ref = mel_of(clean)
+        noisy_mel = ref if condition == CLEAN else mel_of(noisy)
+        outs = {"unprocessed": noisy_mel, "mel spectral subtraction": baselines.spectral_subtraction(noisy_mel)}
+        outs.update({method: mel_of(external.denoise(noisy, 16000, method)) for method in external.METHODS})
+        if postnet is not None:
+            for source in ("unprocessed", *external.METHODS):
+                name = "ours" if source == "unprocessed" else f"{source} + ours"
+                outs[name] = postnet(outs[source][None])[0]
+        if extra is not None:
+            outs.update(extra(outs))
+        base = 0.0 if condition == CLEAN else mel_snr(noisy_mel, ref)
+        for method, est in outs.items():
+            scores.setdefault(method, {}).setdefault(condition, []).append(min(mel_snr(est, ref), 100.0) - base)
     return {method: {c: float(np.mean(v)) for c, v in row.items()} for method, row in scores.items()}
 
 
