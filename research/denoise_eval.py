@@ -2,9 +2,10 @@
 
 Dev utterances are mixed (waveform domain, exact SNR) with brown noise, mains hum and babble of espeak-ng voices
 that training never heard, at -5, 0, 5, 10, 20 dB, plus the clean input. Every method runs on the same noisy
-mels; metrics on the mel against the clean mel (the "clean" condition scores the output against its own input:
-do no harm); after Griffin-Lim, PESQ-WB / ESTOI / DNSMOS on a few utterances. Writes ``results.md`` (tables and
-targets met/missed), ``results.csv`` (every score, mean over utterances) and ``<noise>_<snr>.png`` to out_dir.
+mels (RNNoise, DeepFilterNet3 and a fusion denoiser on the same noisy waveforms); metrics on the mel against the
+clean mel (the "clean" condition scores the output against its own input: do no harm); after Griffin-Lim,
+PESQ-WB / ESTOI / DNSMOS on a few utterances. Writes ``results.md`` (tables and targets met/missed),
+``results.csv`` (every score, mean over utterances) and ``<noise>_<snr>.png`` to out_dir.
 
     python research/denoise_eval.py CORPUS_DIR OUT_DIR --model unet=exp/denoiser/best.pt
 """
@@ -22,10 +23,12 @@ from tqdm import tqdm
 from espnet_softvc.data.corpus import sentences
 from espnet_softvc.feats.log_mel import LogMelSpectrogram
 from espnet_softvc.postnet import baselines, noise
+from espnet_softvc.postnet.fusion import FRONT_ENDS, fusion_inputs
 from espnet_softvc.scoring import metrics
 from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
+from espnet_softvc.utils.shapes import N_MELS
 
 SNRS = (-5, 0, 5, 10, 20)
 TARGET_SNRS = (0, 5, 10)
@@ -52,12 +55,19 @@ def test_noise(kind, n, rng, babble_pool):
 
 
 def methods(postnets):
-    """name -> fn(noisy log-mel (T, 128) tensor, noisy wav (S,) tensor) -> (T, 128); the unprocessed input first."""
-    out = {"unprocessed": lambda mel, wav: mel}
-    out.update({name: (lambda mel, wav, f=f: f(mel)) for name, f in baselines.MEL_BASELINES.items()})
-    out["noisereduce"] = lambda mel, wav: baselines.noisereduce_mel(wav)[: len(mel)]
+    """name -> fn(noisy log-mel (T, 128), noisy wav (S,), fusion inputs (T, 384): [noisy | RNNoise | DeepFilterNet3]
+    log-mels) -> (T, 128); the unprocessed input first, then the classical baselines, the two denoisers people use,
+    ours (a fusion denoiser takes the fusion inputs)."""
+    out = {"unprocessed": lambda mel, wav, fronts: mel}
+    out.update({name: (lambda mel, wav, fronts, f=f: f(mel)) for name, f in baselines.MEL_BASELINES.items()})
+    out["noisereduce"] = lambda mel, wav, fronts: baselines.noisereduce_mel(wav)[: len(mel)]
+    for k, method in enumerate(FRONT_ENDS, 1):
+        out[method] = lambda mel, wav, fronts, k=k: fronts[:, k * N_MELS : (k + 1) * N_MELS]
     for name, model in postnets.items():
-        out[name] = lambda mel, wav, m=model: m(mel[None])[0]
+        if getattr(model, "front_ends", None) is not None:
+            out[name] = lambda mel, wav, fronts, m=model: m(fronts[None])[0]
+        else:
+            out[name] = lambda mel, wav, fronts, m=model: m(mel[None])[0]
     return out
 
 
@@ -113,7 +123,8 @@ def evaluate(corpus, out_dir, postnets, wave_utts=2, seed=0, am_pairs=None):
             noisy = wav if kind == "clean" else noise.mix(wav, test_noise(kind, wav.size, rng, babble_pool), snr)
             clean_mel, noisy_mel = (logmel(torch.as_tensor(x, dtype=torch.float32)).T for x in (wav, noisy))
             noisy_wav = torch.as_tensor(noisy, dtype=torch.float32)
-            outputs = {name: fn(noisy_mel, noisy_wav) for name, fn in fns.items()}
+            fronts = fusion_inputs(noisy_wav)
+            outputs = {name: fn(noisy_mel, noisy_wav, fronts) for name, fn in fns.items()}
             for name, est in outputs.items():
                 row = scores[(name, kind, snr)]
                 for metric, value in metrics.mel_scores(est, clean_mel).items():
@@ -145,7 +156,8 @@ def acoustic_model_scores(am_pairs, postnets):
     """Free-running acoustic-model output vs ground truth, before and after each postnet (L1 and mel-SNR)."""
     data = np.load(am_pairs)
     results = {}
-    fns = {"unprocessed": lambda m: m, **{k: (lambda m, p=p: p(m[None])[0]) for k, p in postnets.items()}}
+    mel_postnets = {k: p for k, p in postnets.items() if getattr(p, "front_ends", None) is None}  # no wav here
+    fns = {"unprocessed": lambda m: m, **{k: (lambda m, p=p: p(m[None])[0]) for k, p in mel_postnets.items()}}
     for name, fn in fns.items():
         rows = defaultdict(list)
         for key in (k for k in data.files if k.startswith("gen_")):

@@ -375,15 +375,22 @@ print(" ".join(f"--tts_conf {k}={v}" for k, v in conf.items() if k.startswith(("
     for dset in $test_sets; do decode "$expdir/$inference_model" "$dset" "$1" "$expdir/decode_$dset" --vocode false; done
   }
   for_each_kind train_postnet "postnet training failed (exp/softvc_*_postnet/train.log)"
-  # (b) the standalone denoiser (--tts denoiser) for mels from any source, trained on noisy/clean pairs made here;
-  # applied to the stage-6 decodes ("+ denoiser" rows). Not part of any packed model.
+  # (b) the standalone denoiser (--tts denoiser), trained on noisy/clean pairs made here. A mel denoiser (arch conv /
+  # unet) is also applied to the stage-6 decodes ("+ denoiser" rows); the fusion denoiser (arch fusion, the default
+  # configs: the noisy mel with RNNoise's and DeepFilterNet3's outputs) needs waveforms, so it is for recordings
+  # only. Not part of any packed model.
   denoiser_config=$(config_of denoiser)
   expdir=exp/denoiser_softvc
-  log "standalone denoiser: noisy/clean pairs, training ($denoiser_config, log: $expdir/train.log), applying"
+  front_ends=$(python -c 'import sys, yaml; conf = (yaml.safe_load(open(sys.argv[1])) or {}).get("tts_conf") or {}
+if conf.get("arch") == "fusion": print(*(conf.get("body_conf") or {}).get("front_ends", ["rnnoise", "deepfilternet3"]))' \
+    "$denoiser_config")
+  log "standalone denoiser: noisy/clean pairs${front_ends:+ with $front_ends}, training ($denoiser_config, log:" \
+    "$expdir/train.log)"
   for dset in "$train_set" "$valid_set"; do
+    # shellcheck disable=SC2086
     [ -f "dump/denoise/$dset/clean.scp" ] || ${train_cmd} "dump/denoise/$dset/log/make_pairs.log" \
-      python -m espnet_softvc.bin.make_pairs "dump/$dset/wav.scp" "dump/denoise/$dset" --copies 2 \
-      ${noise_dir:+--noise_dir "$noise_dir"}
+      python -m espnet_softvc.bin.make_pairs "dump/$dset/wav.scp" "dump/denoise/$dset" --copies 2 --nj "$nj" \
+      ${noise_dir:+--noise_dir "$noise_dir"} ${front_ends:+--front_ends $front_ends}
   done
   pair_opts() {  # mode set
     echo "--${1}_data_path_and_name_and_type dump/denoise/$2/noisy.scp,units,kaldi_ark" \
@@ -400,16 +407,18 @@ print(" ".join(f"--tts_conf {k}={v}" for k, v in conf.items() if k.startswith(("
     $(pair_opts train "$train_set") $(pair_opts valid "$valid_set") \
     --train_shape_file exp/stats_denoiser/train/feats_shape --valid_shape_file exp/stats_denoiser/valid/feats_shape \
     --output_dir "$expdir" --resume true --ngpu "$ngpu" $train_args
-  for kind in $kinds; do
-    for dset in $test_sets; do
-      ${decode_cmd} "exp/softvc_$kind/decode_${dset}_denoiser/log/denoise.log" \
-        python -m espnet_softvc.bin.denoise "exp/softvc_$kind/decode_$dset/norm/feats.scp" \
-        "exp/softvc_$kind/decode_${dset}_denoiser/norm" --model_file "$expdir/$inference_model" \
-        --train_config "$expdir/config.yaml"
+  if [ -z "$front_ends" ]; then
+    for kind in $kinds; do
+      for dset in $test_sets; do
+        ${decode_cmd} "exp/softvc_$kind/decode_${dset}_denoiser/log/denoise.log" \
+          python -m espnet_softvc.bin.denoise "exp/softvc_$kind/decode_$dset/norm/feats.scp" \
+          "exp/softvc_$kind/decode_${dset}_denoiser/norm" --model_file "$expdir/$inference_model" \
+          --train_config "$expdir/config.yaml"
+      done
     done
-  done
+  fi
   # real speech in recorded noise (the tiny corpus: data/realdev + data/realdev_noise): ours next to RNNoise and
-  # DeepFilterNet3, on the noisy mel and after each of them; the table goes into RESULTS.md (stage 8)
+  # DeepFilterNet3 (a mel denoiser also after each of them); the table goes into RESULTS.md (stage 8)
   if [ -s data/realdev/wav.scp ] && [ -s data/realdev_noise/wav.scp ]; then
     ${train_cmd} "$expdir/real_noise/log/score.log" \
       python -m espnet_softvc.bin.score_denoising data/realdev/wav.scp data/realdev_noise/wav.scp \

@@ -10,7 +10,8 @@ the denoised (128, T) Soft-VC log-mel that would go to the vocoder, T = the mel 
 (``softvc-mels``), as ``<stem>.npy`` under the same relative path; ``--write_wav`` also writes ``<stem>.wav``
 (16 kHz, 160 T samples) through ``--vocoder`` (HiFi-GAN / ParallelWaveGAN; default Griffin-Lim).
 The model is an ESPnet model file of ``SoftVCTask`` (a standalone denoiser, or Soft-VC with a ``postnet``) with its
-``config.yaml``, or, without ``--train_config``, a postnet checkpoint ``{"config", "model"}`` (research/).
+``config.yaml``, or, without ``--train_config``, a postnet checkpoint ``{"config", "model"}`` (research/). A fusion
+denoiser (``arch: fusion``, recipe stage 7's) runs RNNoise and DeepFilterNet3 on each wav first: wavs only.
 """
 
 import argparse
@@ -21,9 +22,10 @@ import torch
 from tqdm import tqdm
 
 from espnet_softvc.feats.log_mel import wav_to_mel
+from espnet_softvc.postnet.fusion import fusion_inputs
 from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import find_files, load_npy, save_npy, save_wav
+from espnet_softvc.utils.io import find_files, load_audio, load_npy, save_npy, save_wav
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
 from espnet_softvc.utils.shapes import N_MELS
 
@@ -54,8 +56,13 @@ def denoise_wavs(postnet, in_dir, out_dir, write_wav=False, vocoder_file=None):
 
     paths = find_files(in_dir, ".wav")
     vocoder = load_vocoder(vocoder_file) if write_wav else None
+    fusion = getattr(postnet, "front_ends", None) is not None
     for path in tqdm(paths, desc="denoise"):
-        mel = denoise(postnet, wav_to_mel(path).T, path).T  # (128, T)
+        if fusion:  # the noisy mel with RNNoise's and DeepFilterNet3's (postnet.fusion)
+            with torch.inference_mode():
+                mel = postnet(fusion_inputs(load_audio(path), path)[None])[0].numpy().T
+        else:
+            mel = denoise(postnet, wav_to_mel(path).T, path).T  # (128, T)
         out = out_dir / path.relative_to(in_dir).with_suffix(".npy")
         save_npy(out, mel)
         if vocoder is not None:
@@ -81,6 +88,12 @@ def main(argv=None):
         raise UserError("--vocoder: give --write_wav too (it vocodes the denoised mels)")
     torch.set_num_threads(1)
     postnet = load_postnet(args.model_file, args.train_config)
+    wav_dir = args.in_dir.is_dir() and next(args.in_dir.rglob("*.npy"), None) is None
+    if getattr(postnet, "front_ends", None) is not None and not wav_dir:
+        raise UserError(
+            f"{args.in_dir}: {args.model_file} fuses waveform denoisers ({', '.join(postnet.front_ends)}): "
+            "give it a directory of wavs, not mels"
+        )
     if args.in_dir.is_file() and args.in_dir.suffix == ".scp":
         import kaldiio
 
@@ -94,7 +107,7 @@ def main(argv=None):
                 writer[key] = denoise(postnet, reader[key], f"{args.in_dir}:{key}")
         print(f"wrote {len(keys)} denoised mels to {args.out_dir / 'feats.scp'}")
         return
-    if args.in_dir.is_dir() and next(args.in_dir.rglob("*.npy"), None) is None:
+    if wav_dir:
         return denoise_wavs(postnet, args.in_dir, args.out_dir, args.write_wav, args.vocoder)
     if args.write_wav:
         raise UserError(f"{args.in_dir}: --write_wav is for a directory of wavs (it holds .npy mels)")

@@ -4,8 +4,8 @@ All functions work on 16 kHz float numpy waveforms and take a ``numpy.random.Gen
 pair always gives the same corruption. Training uses ``TRAIN_NOISES`` (plus reverberation); the evaluation uses
 only ``TEST_NOISES``, which training never sees (brown noise, mains hum, babble of other espeak-ng voices).
 Training noise is made far more varied than the test noise (random spectra, random non-harmonic tones and
-whines, babble of speed/pitch-perturbed talkers, mixtures of two kinds), so that the postnet learns to use the
-noise estimate rather than to recognise a few noise shapes.
+whines, low-frequency rumble, babble of speed/pitch-perturbed talkers, mixtures of two kinds), so that the postnet
+learns to use the noise estimate rather than to recognise a few noise shapes.
 """
 
 import numpy as np
@@ -51,11 +51,16 @@ def coloured(n, rng):
     return _shaped(n, rng, log_gain)
 
 
-def modulated(n, rng):
-    """Coloured noise under a slow random amplitude envelope (0.3-4 Hz, depth up to 20 dB)."""
+def modulated_envelope(n, rng):
+    """A slow random amplitude envelope (n,): a 0.3-4 Hz sinusoid in dB, depth up to 20 dB."""
     t = np.arange(n) / SAMPLE_RATE
     rate, depth = rng.uniform(0.3, 4.0), rng.uniform(0.3, 1.0)
-    envelope = 10 ** (-depth * (1 + np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))))
+    return 10 ** (-depth * (1 + np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))))
+
+
+def modulated(n, rng):
+    """Coloured noise under a slow random amplitude envelope (0.3-4 Hz, depth up to 20 dB)."""
+    envelope = modulated_envelope(n, rng)
     return coloured(n, rng) * envelope
 
 
@@ -80,6 +85,15 @@ def hum(n, rng):
     amps = harmonics ** -rng.uniform(0.5, 1.5) * rng.uniform(0.5, 1.0, harmonics.size)
     phases = rng.uniform(0, 2 * np.pi, harmonics.size)
     return (amps[:, None] * np.sin(2 * np.pi * f0 * harmonics[:, None] * t + phases[:, None])).sum(0)
+
+
+def rumble(n, rng):
+    """Low-frequency rumble (wind, traffic, ventilation, handling): noise under a random low-pass at 25-250 Hz
+    falling 12-36 dB/octave above it (flat below 20 Hz), with a slow random amplitude envelope half of the time."""
+    cutoff, order = np.exp(rng.uniform(np.log(25), np.log(250))), rng.uniform(1, 3)
+    out = _shaped(n, rng, lambda f: -order * np.log1p((f / cutoff) ** 2))
+    out = out * (modulated_envelope(n, rng) if rng.random() < 0.5 else 1.0)
+    return out / (out.std() + 1e-12)
 
 
 def babble(n, rng, pool, talkers=(3, 8), speed=None):
@@ -118,7 +132,14 @@ def snr(speech, noisy):
     return 10 * np.log10((speech**2).sum() / ((noisy - speech) ** 2).sum())
 
 
-STATIONARY = {"white": white, "pink": pink, "coloured": coloured, "modulated": modulated, "tonal": tonal}
+STATIONARY = {
+    "white": white,
+    "pink": pink,
+    "coloured": coloured,
+    "modulated": modulated,
+    "tonal": tonal,
+    "rumble": rumble,
+}
 TRAIN_NOISES = (*STATIONARY, "babble")
 TEST_NOISES = ("brown", "hum", "babble_heldout")
 BABBLE_SPEED = (0.75, 1.35)

@@ -6,12 +6,16 @@ random speeds, sometimes two of them mixed, sometimes reverberated, sometimes cl
 waveform at 16 kHz), written as Kaldi (T, 128) mels:
 ``OUT_DIR/noisy.{ark,scp}`` (the task's ``units``) and ``OUT_DIR/clean.{ark,scp}`` (its ``feats``), keys
 ``<utt>-n<copy>``. ``--noise_dir`` adds recorded noise (``recorded_noises``: a MUSAN-style folder), half of
-the noises then being excerpts of it.
+the noises then being excerpts of it. ``--front_ends rnnoise deepfilternet3`` (the fusion denoiser's pairs): each
+noisy entry is (T, 384), the noisy mel followed by the mels of those denoisers' outputs (``fusion.fusion_inputs``).
 
     python -m espnet_softvc.bin.make_pairs data/train/wav.scp dump/denoise/train --copies 4 --seed 0
     python -m espnet_softvc.bin.make_pairs data/train/wav.scp dump/denoise/train --noise_dir /data/musan
+    python -m espnet_softvc.bin.make_pairs data/train/wav.scp dump/denoise/train --front_ends rnnoise deepfilternet3
 """
 
+import contextlib
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from tqdm import tqdm
 
 from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.postnet import noise
+from espnet_softvc.postnet.fusion import fusion_inputs
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import find_files, load_audio
 from espnet_softvc.utils.kaldi_data import ark_scp_writer, read_scp
@@ -56,21 +61,39 @@ def recorded_noises(noise_dir):
     return noises
 
 
-def make_pairs(wavs, out_dir, copies=2, seed=0, recorded=()):
+_JOB = {}  # make_pairs' inputs, inherited by its forked workers
+
+
+def _pair(task):
+    """(index, utt, copy) -> (key, noisy (T, 128) or fusion inputs (T, 384), clean (T, 128)) numpy."""
+    index, utt, copy = task
+    wav, job = _JOB["wavs"][utt], _JOB
+    rng = np.random.default_rng((job["seed"], index, copy))
+    corrupted, _ = noise.corrupt(wav, rng, job["pool"], recorded=job["recorded"])
+    if job["front_ends"]:
+        noisy = fusion_inputs(corrupted, utt, job["front_ends"]).numpy()
+    else:
+        noisy = logmel(torch.as_tensor(corrupted, dtype=torch.float32), utt).T
+    return f"{utt}-n{copy}", noisy, logmel(torch.as_tensor(wav, dtype=torch.float32), utt).T
+
+
+def make_pairs(wavs, out_dir, copies=2, seed=0, recorded=(), front_ends=(), nj=1):
     """Write the pairs for ``wavs`` ({utt: wav}) into ``out_dir``; returns the number of pairs. ``recorded``: noise
-    waveforms (``recorded_noises``) for half of the corruptions."""
-    pool = list(wavs.values())
+    waveforms (``recorded_noises``) for half of the corruptions; ``front_ends``: the fusion denoiser's inputs;
+    ``nj``: worker processes (the same pairs for any ``nj``)."""
+    _JOB.update(wavs=wavs, pool=list(wavs.values()), seed=seed, recorded=recorded, front_ends=tuple(front_ends))
+    tasks = [(index, utt, copy) for index, utt in enumerate(wavs) for copy in range(copies)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         ark_scp_writer(out_dir / "noisy.ark", out_dir / "noisy.scp") as noisy_writer,
         ark_scp_writer(out_dir / "clean.ark", out_dir / "clean.scp") as clean_writer,
+        multiprocessing.get_context("fork").Pool(nj, initializer=torch.set_num_threads, initargs=(1,))
+        if nj > 1
+        else contextlib.nullcontext() as workers,
     ):
-        for index, (utt, wav) in enumerate(tqdm(wavs.items(), desc="noisy pairs")):
-            clean = logmel(torch.as_tensor(wav, dtype=torch.float32), utt).T
-            for copy in range(copies):
-                rng = np.random.default_rng((seed, index, copy))
-                corrupted, _ = noise.corrupt(wav, rng, pool, recorded=recorded)
-                noisy_writer[f"{utt}-n{copy}"] = logmel(torch.as_tensor(corrupted, dtype=torch.float32), utt).T
-                clean_writer[f"{utt}-n{copy}"] = clean
-    return len(wavs) * copies
+        results = workers.imap(_pair, tasks) if workers is not None else map(_pair, tasks)
+        for key, noisy, clean in tqdm(results, total=len(tasks), desc="noisy pairs"):
+            noisy_writer[key], clean_writer[key] = noisy, clean
+    _JOB.clear()
+    return len(tasks)

@@ -2,7 +2,8 @@
 
 Each speech wav is mixed (``noise.mix``, exact SNR) with ``excerpts`` random excerpts of the recorded noises at every
 SNR; every method gets the same noisy waveform: unprocessed, mel spectral subtraction, RNNoise, DeepFilterNet3
-(``postnet.external``, delay compensated) and, given, our denoiser on the noisy mel and after each front end. The
+(``postnet.external``, delay compensated) and, given, our denoiser on the noisy mel and after each front end (a
+fusion denoiser, ``postnet.fusion``: on the noisy mel with the front ends' outputs). The
 score is the mel-SNR improvement (``mel_snr(output) - mel_snr(noisy)``, Soft-VC log-mel against the clean mel);
 "clean kept" is the mel-SNR of the output of the clean input against itself.
 """
@@ -51,7 +52,10 @@ def real_noise_scores(speech, noises, postnet=None, snrs=SNRS, excerpts=3, seed=
         noisy_mel = ref if condition == CLEAN else mel_of(noisy)
         outs = {"unprocessed": noisy_mel, "mel spectral subtraction": baselines.spectral_subtraction(noisy_mel)}
         outs.update({method: mel_of(external.denoise(noisy, 16000, method)) for method in external.METHODS})
-        if postnet is not None:
+        fronts = getattr(postnet, "front_ends", None)  # a fusion denoiser takes their outputs with the noisy mel
+        if fronts is not None:
+            outs["ours"] = postnet(torch.cat([noisy_mel] + [outs[m] for m in fronts], 1)[None])[0]
+        elif postnet is not None:
             for source in ("unprocessed", *external.METHODS):
                 name = "ours" if source == "unprocessed" else f"{source} + ours"
                 outs[name] = postnet(outs[source][None])[0]

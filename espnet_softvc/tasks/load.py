@@ -3,7 +3,7 @@
 - ``load_model``: an ESPnet model file of ``SoftVCTask`` (+ its ``config.yaml``) or an original Soft-VC checkpoint
   (bshall/acoustic-model, either format) -> ``ESPnetSoftVCModel``; ``load_acoustic``: the same -> ``AcousticModel``;
 - ``load_postnet``: a denoising postnet, standalone (``--tts denoiser``) or inside a Soft-VC model, or a research
-  checkpoint ``{"config", "model"}`` -> ``DenoisingPostnet``;
+  checkpoint ``{"config", "model"}`` -> ``DenoisingPostnet`` (or ``FrontEndFusion``, the standalone ``arch: fusion``);
 - ``pretrained``: a packed model (zip), its unpacked folder or an espnet_model_zoo tag in the local cache -> the
   keyword arguments (``train_config``, ``model_file``, ...) of the inference classes, every member checked;
 - ``save_espnet``: the other way, a model as ``config.yaml`` + ``model.pth`` that ``load_model`` reads back.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from espnet_softvc.postnet.fusion import FrontEndFusion
 from espnet_softvc.postnet.model import DenoisingPostnet
 from espnet_softvc.softvc.checkpoint import build_from_state_dict, original_state_dict
 from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
@@ -78,17 +79,18 @@ def load_acoustic(model_file, kind=None, device="cpu", train_config=None):
 
 
 def load_postnet(model_file, train_config=None):
-    """The ``DenoisingPostnet`` (eval mode) of an ESPnet model file + config, or of a research checkpoint."""
+    """The ``DenoisingPostnet`` or ``FrontEndFusion`` (eval mode) of an ESPnet model file + config, or of a research
+    checkpoint (``FrontEndFusion`` if its config names ``front_ends``)."""
     if train_config is not None:
         model, _ = load_model(model_file, train_config)
         postnet = getattr(model.tts, "postnet", None)
-        if not isinstance(postnet, DenoisingPostnet):
+        if not isinstance(postnet, (DenoisingPostnet, FrontEndFusion)):
             raise UserError(f"{model_file}: this model has no denoising postnet")
         return postnet.eval()
     state = torch_load(model_file)
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise UserError(f"{model_file}: not a denoising-postnet checkpoint (give --train_config for ESPnet models)")
-    model = DenoisingPostnet(**state["config"])
+    model = (FrontEndFusion if "front_ends" in state["config"] else DenoisingPostnet)(**state["config"])
     model.load_state_dict(state["model"])
     return model.eval()
 
