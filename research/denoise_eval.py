@@ -281,8 +281,7 @@ def main(argv=None):
         name, sep, path = spec.partition("=")
         if not sep:
             raise UserError(f"--model {spec}: expected NAME=PATH")
-        config = Path(path).parent / "config.yaml"  # an ESPnet model file (the recipe's exp/denoiser_softvc)
-        postnets[name] = load_postnet(path, config if config.is_file() else None)
+        postnets[name] = load_postnet(path)  # an ESPnet model file (config.yaml beside it) or a research checkpoint
     results = evaluate(args.corpus, args.out_dir, postnets, args.wave_utts, am_pairs=args.am_pairs)
     print(write(results, args.out_dir, postnets))
 

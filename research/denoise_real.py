@@ -38,13 +38,6 @@ def realdev():
     return [[load_audio(p).double().numpy() for p in paths] for paths in (speech, sorted(REALDEV.glob("noise_*.wav")))]
 
 
-def postnet_of(path):
-    """An ESPnet model file with its config.yaml beside it (the recipe's exp/denoiser_softvc), or a checkpoint of
-    ``train`` below."""
-    config = Path(path).parent / "config.yaml"
-    return load_postnet(path, config if config.is_file() else None)
-
-
 def mel_table(out_dir, postnets):
     """``scoring.denoising.real_noise_scores`` on realdev, plus the mean of RNNoise and DeepFilterNet3 and each of
     ``postnets`` ({name: (model, source method)}); writes mel.json, prints the table."""
@@ -178,7 +171,7 @@ def main():
         for spec in args.postnet:
             name, rest = spec.split("=", 1)
             path, source = rest.rsplit(":", 1)
-            postnets[name] = (postnet_of(path), source)
+            postnets[name] = (load_postnet(path), source)
         mel_table(args.out_dir, postnets)
     elif args.mode == "pairs":
         make_pairs(args.wav_scp, args.out, args.utts)

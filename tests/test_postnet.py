@@ -312,6 +312,7 @@ def test_postnet_option_second_stage_and_unit2speech(tmp_path):
 
     from espnet_softvc.bin.softvc_inference import Unit2Speech
     from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
+    from espnet_softvc.tasks.load import load_postnet
     from espnet_softvc.utils.checkpoint import torch_load
 
     rng = np.random.default_rng(0)
@@ -373,6 +374,11 @@ def test_postnet_option_second_stage_and_unit2speech(tmp_path):
     out = unit2speech(torch.arange(10), vocode=False)
     assert out["feat_gen"].shape == out["feat_gen_before_postnet"].shape == (20, 128)
     assert not torch.allclose(out["feat_gen"], out["feat_gen_before_postnet"])
+    # the postnet alone, with config.yaml found beside the model file or given
+    beside, given = (load_postnet(tmp_path / "exp" / "1epoch.pth", c) for c in (None, tmp_path / "exp" / "config.yaml"))
+    mel = torch.randn(1, 20, 128) - 4
+    torch.testing.assert_close(beside(mel), given(mel))
+    assert not torch.allclose(beside(mel), mel)
 
 
 @pytest.mark.parametrize("method", ["rnnoise", "deepfilternet3"])

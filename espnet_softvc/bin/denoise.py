@@ -10,7 +10,8 @@ the denoised (128, T) Soft-VC log-mel that would go to the vocoder, T = the mel 
 (``softvc-mels``), as ``<stem>.npy`` under the same relative path; ``--write_wav`` also writes ``<stem>.wav``
 (16 kHz, 160 T samples) through ``--vocoder`` (HiFi-GAN / ParallelWaveGAN; default Griffin-Lim).
 The model is an ESPnet model file of ``SoftVCTask`` (a standalone denoiser, or Soft-VC with a ``postnet``) with its
-``config.yaml``, or, without ``--train_config``, a postnet checkpoint ``{"config", "model"}`` (research/). A fusion
+``config.yaml`` (``--train_config``, by default the one beside it), or a postnet checkpoint ``{"config", "model"}``
+(research/). A fusion
 denoiser (``arch: fusion``, recipe stage 7's) runs RNNoise and DeepFilterNet3 on each wav first: wavs only.
 """
 
@@ -80,7 +81,7 @@ def main(argv=None):
     )
     parser.add_argument("out_dir", metavar="out-dir", type=Path, help="output directory")
     parser.add_argument("--model_file", type=Path, required=True)
-    parser.add_argument("--train_config", type=Path, default=None)
+    parser.add_argument("--train_config", type=Path, help="config.yaml of an ESPnet model file [the one beside it]")
     parser.add_argument("--write_wav", action="store_true", help="wav input: also write the denoised <stem>.wav")
     parser.add_argument("--vocoder", help="vocoder of --write_wav (HiFi-GAN .pt, ParallelWaveGAN .pkl) [Griffin-Lim]")
     args = parser.parse_args(argv)

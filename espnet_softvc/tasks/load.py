@@ -79,17 +79,18 @@ def load_acoustic(model_file, kind=None, device="cpu", train_config=None):
 
 
 def load_postnet(model_file, train_config=None):
-    """The ``DenoisingPostnet`` or ``FrontEndFusion`` (eval mode) of an ESPnet model file + config, or of a research
-    checkpoint (``FrontEndFusion`` if its config names ``front_ends``)."""
-    if train_config is not None:
+    """The ``DenoisingPostnet`` or ``FrontEndFusion`` (eval mode) of an ESPnet model file + config (``train_config``
+    defaults to ``config.yaml`` beside it, as in ``load_model``), or of a research checkpoint (``FrontEndFusion`` if
+    its config names ``front_ends``)."""
+    state = torch_load(model_file) if train_config is None else None
+    if train_config is not None or is_espnet_state_dict(state):
         model, _ = load_model(model_file, train_config)
         postnet = getattr(model.tts, "postnet", None)
         if not isinstance(postnet, (DenoisingPostnet, FrontEndFusion)):
             raise UserError(f"{model_file}: this model has no denoising postnet")
         return postnet.eval()
-    state = torch_load(model_file)
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise UserError(f"{model_file}: not a denoising-postnet checkpoint (give --train_config for ESPnet models)")
+        raise UserError(f"{model_file}: not a denoising-postnet checkpoint nor an ESPnet model file")
     model = (FrontEndFusion if "front_ends" in state["config"] else DenoisingPostnet)(**state["config"])
     model.load_state_dict(state["model"])
     return model.eval()
