@@ -141,6 +141,8 @@ def test_espnet_fusion_denoiser_forward_and_errors(mixtures):
     assert model.inference(inputs[0])["feat_gen"].shape == clean[0].shape
     with pytest.raises(UserError, match=r"a: noisy and clean mels must be \(T, 384\)"):
         model(inputs[..., :128], lengths, clean, lengths, utt_id=["a", "b"])
+    with pytest.raises(ValueError, match="front_ends must be some of rnnoise, deepfilternet3"):
+        MelDenoiser(arch="fusion", body_conf={"front_ends": ["wiener"]})
 
 
 def test_denoise_cli_fusion_on_wavs_only(tmp_path, checkpoint):

@@ -2,9 +2,9 @@
 (B, T, 3 x 128) -> one cleaner log-mel (B, T, 128), for recordings (it needs the waveform).
 
 Per bin and frame it takes convex weights (softmax) over candidates in linear magnitude: the noisy mel, each front
-end's mel and their minimum. A small 2-D conv net over (frames, bins), shared across bins,
-picks them from speaker-independent views only: each front end's log-gain (its mel minus the noisy one), the noisy
-mel's level above its own per-bin noise floor, and the bin's position. Trained on synthetic speech, it never sees a
+end's mel and their minimum. A small 2-D conv net over (frames, bins), shared across bins, picks them from
+speaker-independent views only: each front end's log-gain (its mel minus the noisy one), the noisy mel's level
+above its own per-bin noise floor, and the bin's position. Trained on synthetic speech, it never sees a
 spectrum it could learn the voice of; the mel networks that did (``model.DenoisingPostnet``) did not carry over to
 real voices (README, issue 19). It starts as the plain mean of the candidates.
 """
@@ -34,6 +34,8 @@ class FrontEndFusion(nn.Module):
     def __init__(self, front_ends=FRONT_ENDS, channels=16, dilations=(1, 2, 4, 8), kernel_size=(5, 3)):
         super().__init__()
         self.front_ends = tuple(front_ends)
+        if not self.front_ends or set(self.front_ends) - set(FRONT_ENDS):
+            raise ValueError(f"front_ends must be some of {', '.join(FRONT_ENDS)}, got {list(front_ends)}")
         sizes = [len(self.front_ends) + 2] + [channels] * len(dilations)
         k_t, k_f = kernel_size
         self.convs = nn.ModuleList(
