@@ -35,6 +35,14 @@ def tiny_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def speech(tiny_corpus):
+    """The tiny corpus' training utterances as 16 kHz float64 waveforms (noise mixing, denoiser pairs)."""
+    from espnet_softvc.utils.io import find_files, load_audio
+
+    return [load_audio(p).double().numpy() for p in find_files(tiny_corpus / "wavs" / "train", ".wav")]
+
+
+@pytest.fixture(scope="session")
 def dataset(tiny_corpus, tmp_path_factory):
     """Original Soft-VC layout: mels/{train,dev}/X.npy (128, T), discrete/ (N,) int64, soft/ (N, 256) float32.
 

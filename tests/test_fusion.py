@@ -17,13 +17,6 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def speech(tiny_corpus):
-    from espnet_softvc.utils.io import find_files, load_audio
-
-    return [load_audio(p).double().numpy() for p in find_files(tiny_corpus / "wavs" / "train", ".wav")]
-
-
-@pytest.fixture(scope="module")
 def mixtures(speech):
     """Six 1.5 s flite crops in training noise at 0-10 dB: (inputs (6, T, 384), clean (6, T, 128))."""
     rng = np.random.default_rng(0)

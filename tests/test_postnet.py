@@ -16,13 +16,6 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def speech(tiny_corpus):
-    from espnet_softvc.utils.io import find_files, load_audio
-
-    return [load_audio(p).double().numpy() for p in find_files(tiny_corpus / "wavs" / "train", ".wav")]
-
-
-@pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A research checkpoint of a randomly initialised (non-identity) conv postnet."""
     torch.manual_seed(0)
