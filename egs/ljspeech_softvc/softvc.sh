@@ -34,6 +34,8 @@
 #   --vocoder_file FILE               HiFi-GAN (.pt, original Soft-VC) or ParallelWaveGAN (.pkl) vocoder [Griffin-Lim]
 #   --baseline_inference_config FILE  decoding options of espnet2.bin.tts_inference (stage 9) [conf/decode_baselines.yaml]
 #   --baseline_tf_utts N              train utterances decoded teacher-forced for the table's L1 train [32]
+#   --baselines "NAMES"               stock ESPnet models of stage 9, of: tacotron2 tacotron2_ga transformer
+#                                     fastspeech2 [all four]
 #   --corpus_name NAME                corpus named in RESULTS.md [none]
 #   --skip_upload true|false          stage 10 Hugging Face upload [true]
 #   --hf_repo NAME                    Hugging Face repo for stage 10 [unset]
@@ -82,6 +84,7 @@ inference_model=valid.loss.ave.pth
 vocoder_file=""
 baseline_inference_config=conf/decode_baselines.yaml
 baseline_tf_utts=32
+baselines="tacotron2 tacotron2_ga transformer fastspeech2"
 corpus_name=""
 skip_upload=true
 hf_repo=""
@@ -113,6 +116,11 @@ case $unit_type in
   both) kinds="discrete soft" ;;
   *) die "--unit_type must be soft, discrete or both, got '$unit_type'" ;;
 esac
+for model in $baselines; do
+  case $model in tacotron2 | tacotron2_ga | transformer | fastspeech2) ;;
+    *) die "--baselines: unknown model '$model' (of: tacotron2 tacotron2_ga transformer fastspeech2)" ;;
+  esac
+done
 case $content_encoder in offline | hubert) ;; *) die "--content_encoder must be offline or hubert, got '$content_encoder'" ;; esac
 [ -n "$test_sets" ] || die "--test_sets is empty"
 for f in "$inference_config" "$baseline_inference_config"; do [ -f "$f" ] || die "$f: decoding config not found"; done
@@ -522,7 +530,7 @@ if run_stage 9; then
   at_once=1
   [ "$ngpu" -eq 0 ] && at_once=$nj
   pids=()
-  for model in tacotron2 tacotron2_ga transformer fastspeech2; do
+  for model in $baselines; do
     baseline "$model" &
     pids+=($!)
     if [ "${#pids[@]}" -ge "$at_once" ]; then
