@@ -170,13 +170,13 @@ def test_decoded_speech_beats_an_untrained_model_by_the_judge(learned, monkeypat
     import yaml
 
     from espnet_softvc.scoring import judges
+    from espnet_softvc.utils.kaldi_data import read_scp
     from espnet_softvc.vocoders import GriffinLim
 
     recipe, keep = learned
     monkeypatch.chdir(recipe)  # scp files name their arks relative to the recipe dir
-    texts = dict(line.split(maxsplit=1) for line in (recipe / "dump/mem/text").read_text().splitlines())
-    decoded = recipe / "exp/softvc_discrete/decode_mem/wav/wav.scp"
-    wavs = dict(line.split() for line in decoded.read_text().splitlines())
+    texts = read_scp(recipe / "dump/mem/text")
+    wavs = read_scp(recipe / "exp/softvc_discrete/decode_mem/wav/wav.scp")
     assert sorted(wavs) == sorted(keep)
     trained = judges.error_rates([texts[u] for u in keep], [judges.transcribe(sf.read(wavs[u])[0]) for u in keep])[0]
     conf = yaml.safe_load((recipe / "exp/softvc_discrete/config.yaml").read_text())["tts_conf"]

@@ -84,7 +84,8 @@ inference_model=valid.loss.ave.pth
 vocoder_file=""
 baseline_inference_config=conf/decode_baselines.yaml
 baseline_tf_utts=32
-baselines="tacotron2 tacotron2_ga transformer fastspeech2"
+readonly all_baselines="tacotron2 tacotron2_ga transformer fastspeech2"  # not an option
+baselines=$all_baselines
 corpus_name=""
 skip_upload=true
 hf_repo=""
@@ -117,9 +118,7 @@ case $unit_type in
   *) die "--unit_type must be soft, discrete or both, got '$unit_type'" ;;
 esac
 for model in $baselines; do
-  case $model in tacotron2 | tacotron2_ga | transformer | fastspeech2) ;;
-    *) die "--baselines: unknown model '$model' (of: tacotron2 tacotron2_ga transformer fastspeech2)" ;;
-  esac
+  [[ " $all_baselines " == *" $model "* ]] || die "--baselines: unknown model '$model' (of: $all_baselines)"
 done
 case $content_encoder in offline | hubert) ;; *) die "--content_encoder must be offline or hubert, got '$content_encoder'" ;; esac
 [ -n "$test_sets" ] || die "--test_sets is empty"

@@ -11,8 +11,8 @@ the denoised (128, T) Soft-VC log-mel that would go to the vocoder, T = the mel 
 (16 kHz, 160 T samples) through ``--vocoder`` (HiFi-GAN / ParallelWaveGAN; default Griffin-Lim).
 The model is an ESPnet model file of ``SoftVCTask`` (a standalone denoiser, or Soft-VC with a ``postnet``) with its
 ``config.yaml`` (``--train_config``, by default the one beside it), or a postnet checkpoint ``{"config", "model"}``
-(research/). A fusion
-denoiser (``arch: fusion``, recipe stage 7's) runs RNNoise and DeepFilterNet3 on each wav first: wavs only.
+(research/). A fusion denoiser (``arch: fusion``, recipe stage 7's) runs RNNoise and DeepFilterNet3 on each wav
+first: wavs only.
 """
 
 import argparse
