@@ -130,3 +130,31 @@ def test_bad_checkpoints(tmp_path, reference):
         load_original(evil)
     with pytest.raises(UserError, match="not found"):
         load_original(tmp_path / "nope.pt")
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_train_crop_takes_the_same_window_of_units_and_frames(discrete):
+    """``train_crop``: each utterance's window of units, its 2x target frames, and the true previous frame."""
+    from espnet_softvc.softvc.espnet_model import SoftVC
+
+    tts = SoftVC(discrete=discrete, encoder_prenet=8, encoder_channels=8, decoder_prenet=8, decoder_hidden=8)
+    tts.train_crop = 4
+    lengths = torch.tensor([9, 3, 6])
+    units = tts._units(random_units(discrete, 3, 9), lengths)
+    target = torch.randn(3, 18, 128) * torch.arange(18).lt(2 * lengths[:, None])[..., None]
+    previous = torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1]
+    mask = torch.arange(18).lt(2 * lengths[:, None])
+    torch.manual_seed(0)
+    units_c, previous_c, target_c, mask_c, lengths_c = tts._crop(units, previous, target, mask, lengths)
+    assert lengths_c.tolist() == [4, 3, 4] and target_c.shape == (3, 8, 128) and mask_c.sum(1).tolist() == [8, 6, 8]
+    starts = set()
+    for b in range(3):
+        n = int(lengths_c[b])
+        s = next(s for s in range(int(lengths[b]) - n + 1) if torch.equal(units_c[b, :n], units[b, s : s + n]))
+        starts.add(s)
+        assert torch.equal(target_c[b, : 2 * n], target[b, 2 * s : 2 * s + 2 * n])
+        assert torch.equal(previous_c[b, : 2 * n], previous[b, 2 * s : 2 * s + 2 * n])  # the frame before the window
+        assert not target_c[b, 2 * n :].any()  # padding beyond the window
+    assert starts != {0}  # the windows are not all at the start
+    tts.eval()  # validation: whole utterances
+    assert tts._crop(units, previous, target, mask, lengths)[0] is units

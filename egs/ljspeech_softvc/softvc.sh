@@ -13,6 +13,7 @@
 #            and fine-tuning onto a new voice, scored by speaker similarity (softvc-score-speakers)
 # Options (defaults in brackets; *_args and *_opts are split at spaces, as in ESPnet):
 #   --stage N --stop_stage M          stages to run [1, 11]
+#   --skip_stages "N ..."             stages of that range not to run (as ESPnet's asr.sh) [none]
 #   --nj N                            parallel jobs for dumps and decoding [2]
 #   --ngpu N                          GPUs for training and decoding (ESPnet DDP when N > 1) [0]
 #   --local_data_opts "OPTS"          options of local/data.sh (stage 1) [none]
@@ -42,6 +43,7 @@
 #   --hf_tag TAG                      packed model to upload: softvc_<kind> or softvc_<kind>_postnet [softvc_<unit_type>]
 #   --convert_sets "NAMES"            Kaldi data dirs data/NAME converted into the target voice in stage 11 [none]
 #   --convert_ref_utts N              train utterances whose mean embedding is the target speaker (stage 11) [50]
+#   --convert_utts_per_spk N          stage 11 converts the first N utterances of each speaker (utt2spk) of a set [all]
 #   --probe_sets "NAMES"              data dirs for the units' speaker probe (stage 3, offline encoders) [none]
 #   --units_extra_sets "NAMES"        data dirs of other voices for the offline soft encoder (stage 3): sentences
 #                                     also in train learn the target's units (speaker-independent units) [none]
@@ -62,6 +64,7 @@ cd "$(dirname "$0")"
 
 stage=1
 stop_stage=11
+skip_stages=""
 nj=2
 ngpu=0
 local_data_opts=""
@@ -92,6 +95,7 @@ hf_repo=""
 hf_tag=""
 convert_sets=""
 convert_ref_utts=50
+convert_utts_per_spk=""
 probe_sets=""
 units_extra_sets=""
 noise_dir=""
@@ -108,7 +112,7 @@ finetune_args=""
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (softvc.sh stage ${current_stage:-0}) $*"; }
 die() { echo "error: $*" >&2; exit 1; }
-run_stage() { current_stage=$1; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+run_stage() { current_stage=$1; [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ] && [[ " $skip_stages " != *" $1 "* ]]; }
 min() { echo $(($1 < $2 ? $1 : $2)); }
 
 case $unit_type in
@@ -120,6 +124,8 @@ esac
 for model in $baselines; do
   [[ " $all_baselines " == *" $model "* ]] || die "--baselines: unknown model '$model' (of: $all_baselines)"
 done
+for s in $skip_stages; do [[ $s =~ ^[0-9]+$ ]] || die "--skip_stages: '$s' is not a stage number"; done
+[ -z "$convert_utts_per_spk" ] || [[ $convert_utts_per_spk =~ ^[1-9][0-9]*$ ]] || die "--convert_utts_per_spk must be a positive number, got '$convert_utts_per_spk'"
 case $content_encoder in offline | hubert) ;; *) die "--content_encoder must be offline or hubert, got '$content_encoder'" ;; esac
 [ -n "$test_sets" ] || die "--test_sets is empty"
 for f in "$inference_config" "$baseline_inference_config"; do [ -f "$f" ] || die "$f: decoding config not found"; done
@@ -257,8 +263,8 @@ if run_stage 3; then
       [ -z "$extra_dirs" ] || units_opts+=" --extra_train$extra_dirs"
     fi
     if [ ! -f exp/units/kmeans.pt ] || { [[ $kinds == *soft* ]] && [ ! -f exp/units/soft_encoder.pt ]; }; then
-      # shellcheck disable=SC2086
-      ${train_cmd} exp/units/log/train_units.log \
+      # shellcheck disable=SC2086  # the stage's one job: --nj threads
+      OMP_NUM_THREADS=$nj ${train_cmd} exp/units/log/train_units.log \
         python -m espnet_softvc.bin.train_units "dump/$train_set" exp/units --dev "dump/$valid_set" \
         $units_opts
     fi
@@ -438,7 +444,7 @@ score_results() {  # RESULTS.md, results.csv, mels_<utt>.png, curves.png in the 
   maxlenratio=$(python -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("maxlenratio", 10.0))' \
     "$baseline_inference_config")
   ${train_cmd} exp/log/score.log \
-    python -m espnet_softvc.bin.results exp dump --set "$eval_set" --train_set "$train_set" --out_dir . \
+    python -m espnet_softvc.bin.results exp dump --set "$eval_set" --train_set "$train_set" --out_dir . --nj "$nj" \
     --corpus "$corpus_name" --maxlenratio "$maxlenratio" --text "dump/$eval_set/text" \
     --wav_scp "dump/$eval_set/wav.scp" ${vocoder_file:+--vocoder_file "$vocoder_file"}
   log "results: $PWD/RESULTS.md (table), results.csv, mels_*.png, curves.png; judges' scores per utterance in" \
@@ -601,17 +607,25 @@ if run_stage 11; then
         [ -f "data/$dset/wav.scp" ] || die "--convert_sets $dset: data/$dset/wav.scp not found"
         expdir=exp/softvc_$kind outdir=exp/softvc_$kind/convert_$dset
         [ -f "$outdir/score/summary.json" ] && continue
-        log "converting data/$dset into the target voice with $expdir/$inference_model -> $outdir/wav"
+        log "converting data/$dset${convert_utts_per_spk:+ (the first $convert_utts_per_spk utterances of each speaker)}" \
+          "into the target voice with $expdir/$inference_model -> $outdir/wav"
+        mkdir -p "$outdir"
+        if [ -n "$convert_utts_per_spk" ]; then  # utt2spk order: the first N of each speaker
+          awk -v n="$convert_utts_per_spk" 'NR == FNR { if (++count[$2] <= n) keep[$1] = 1; next } $1 in keep' \
+            "data/$dset/utt2spk" "data/$dset/wav.scp" >"$outdir/source_wav.scp"
+        else
+          cp "data/$dset/wav.scp" "$outdir/source_wav.scp"
+        fi
         # shellcheck disable=SC2046
         ${decode_cmd} --gpu "$ngpu" "$outdir/log/convert.log" \
-          python -m espnet_softvc.bin.convert "data/$dset" "$outdir/wav" $(convert_encoder "$kind") \
+          python -m espnet_softvc.bin.convert "$outdir/source_wav.scp" "$outdir/wav" $(convert_encoder "$kind") \
           --acoustic_model "$expdir/$inference_model" ${vocoder_file:+--vocoder "$vocoder_file"} --nj "$nj" \
           --device "$device"
         text_opts=()
         [ -f "data/$dset/text" ] && text_opts=(--text "data/$dset/text")
         ${decode_cmd} "$outdir/log/score.log" \
           python -m espnet_softvc.bin.score "$outdir/wav" "${text_opts[@]}" --ref_dir exp/convert_target_wav.scp \
-          --src_dir "data/$dset/wav.scp" --out_dir "$outdir/score"
+          --src_dir "data/$dset/wav.scp" --out_dir "$outdir/score" --nj "$nj"
       done
     done
     log "samples page: $PWD/samples/index.html (source / converted / target audio, mels and scores)"

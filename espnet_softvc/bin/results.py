@@ -34,12 +34,13 @@ def main(argv=None):
     parser.add_argument("--text", type=Path, help="Kaldi text of the set: judge every row (WER, similarity, DNSMOS)")
     parser.add_argument("--wav_scp", type=Path, help="Kaldi wav.scp of the set: ground truth and reference speaker")
     parser.add_argument("--vocoder_file", help="also a resynthesis row through this vocoder (HiFi-GAN .pt, PWG .pkl)")
+    parser.add_argument("--nj", type=int, default=1, help="processes judging the utterances at once [1]")
     args = parser.parse_args(argv)
     judging = None
     if (args.text is None) != (args.wav_scp is None):
         raise UserError("--text and --wav_scp go together (the judges need both)")
     if args.text is not None:
-        judging = Judging(args.text, args.wav_scp, Path(args.exp_dir) / "reference", args.vocoder_file)
+        judging = Judging(args.text, args.wav_scp, Path(args.exp_dir) / "reference", args.vocoder_file, args.nj)
     torch.set_num_threads(1)
     rows = write_results(
         args.exp_dir,

@@ -1,6 +1,6 @@
 """softvc-score: score a directory of wavs with outside judges (ASR, speaker similarity, DNSMOS, MCD, F0).
 
-    softvc-score PRED_DIR [--text TEXT] [--ref_dir REF_DIR] [--src_dir SRC_DIR] --out_dir OUT [--no_dnsmos]
+    softvc-score PRED_DIR [--text TEXT] [--ref_dir REF_DIR] [--src_dir SRC_DIR] --out_dir OUT [--no_dnsmos] [--nj N]
 
 Writes OUT/scores.csv (a row per utterance) and OUT/summary.json; see ``espnet_softvc.scoring.score``.
 """
@@ -24,10 +24,17 @@ def main(argv=None):
     parser.add_argument("--src_dir", type=Path, help="source wavs of converted speech, same ids (spk_sim_src)")
     parser.add_argument("--out_dir", type=Path, required=True)
     parser.add_argument("--no_dnsmos", action="store_true", help="skip DNSMOS (about 1 s per utterance)")
+    parser.add_argument("--nj", type=int, default=1, help="processes scoring the utterances at once [1]")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     summary = score_dir(
-        args.pred_dir, args.out_dir, args.text, args.ref_dir, dnsmos=not args.no_dnsmos, src_dir=args.src_dir
+        args.pred_dir,
+        args.out_dir,
+        args.text,
+        args.ref_dir,
+        dnsmos=not args.no_dnsmos,
+        src_dir=args.src_dir,
+        nj=args.nj,
     )
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}, indent=1))
 

@@ -120,13 +120,20 @@ def get_parser():
     )
     parser.add_argument("--extension", default=".wav", help="extension of the audio files in directories.")
     parser.add_argument("--num_clusters", type=int, default=100, help="k-means clusters = discrete unit ids.")
-    parser.add_argument("--steps", type=int, default=400, help="soft-encoder training steps (0: k-means only).")
+    parser.add_argument("--steps", type=int, default=1000, help="soft-encoder training steps (0: k-means only).")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--segment", type=int, default=50, help="training crop length in units (20 ms each).")
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps.")
     parser.add_argument("--valid_interval", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--frontend",
+        choices=["conv", "logmel"],
+        default="logmel",
+        help="soft encoder input: Soft-VC log-mel frames (learns in minutes on a CPU), or HuBERT's conv feature "
+        "extractor on the wav (learns far more slowly from little speech).",
+    )
     return parser
 
 
@@ -177,6 +184,7 @@ def main(argv=None):
             args.warmup,
             args.valid_interval,
             args.seed,
+            args.frontend,
         )
         with atomic_path(args.out_dir / "soft_encoder.pt") as tmp:
             torch.save(model.checkpoint(steps=args.steps), tmp)

@@ -241,12 +241,13 @@ def _free_running(row, decode_dir, reference, normalized, maxlenratio, reduction
 @dataclass
 class Judging:
     """What the outside judges need: the Kaldi ``text`` and ``wav.scp`` of the evaluation set, where reference
-    decodes go, and the vocoder of the resynthesis rows (None: Griffin-Lim only)."""
+    decodes go, the vocoder of the resynthesis rows (None: Griffin-Lim only) and how many processes judge at once."""
 
     text: Path
     wav_scp: Path
     work_dir: Path
     vocoder_file: str = None
+    nj: int = 1
 
 
 def _vocode(mels, wav_dir, vocoder):
@@ -279,7 +280,11 @@ def _judge(row, wavs, out_dir, judging, mels=None):
     summary_file = Path(out_dir) / "summary.json"
     inputs = [wavs] if wavs.is_file() else list(wavs.glob("*.wav"))
     fresh = summary_file.exists() and summary_file.stat().st_mtime > max(p.stat().st_mtime for p in inputs)
-    summary = json.loads(summary_file.read_text()) if fresh else score_dir(wavs, out_dir, judging.text, judging.wav_scp)
+    summary = (
+        json.loads(summary_file.read_text())
+        if fresh
+        else score_dir(wavs, out_dir, judging.text, judging.wav_scp, nj=judging.nj)
+    )
     row.set("wer", summary.get("wer"), "no transcript")
     row.set("spk_sim", summary.get("spk_sim"), "no reference speaker")
     row.set("dnsmos", summary.get("dnsmos_ovrl"), "no DNSMOS")

@@ -20,6 +20,7 @@ other scores as means, and the counts).
 import csv
 import json
 import math
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +74,36 @@ def pair_scores(est, ref):
     return {"mcd": mcd, "log_f0_rmse": rmse, "f0_corr": corr}
 
 
-def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None):
+def score_utterance(utt, wav, text=None, speaker=None, dnsmos=True, ref=None, src=None):
+    """The judges' scores of one 16 kHz utterance: a row of ``scores.csv`` (see the module's docstring)."""
+    row = {"utt": utt, "seconds": len(wav) / 16000}
+    if text is not None:
+        row["hyp"] = judges.transcribe(wav)
+        row["wer"], row["cer"] = judges.error_rates([text], [row["hyp"]])
+    if speaker is not None:
+        embedding = judges.speaker_embedding(wav)
+        row["spk_sim"] = float(embedding @ speaker)
+        if src is not None:
+            row["spk_sim_src"] = float(embedding @ judges.speaker_embedding(src))
+            row["closer_to_target"] = float(row["spk_sim"] > row["spk_sim_src"])
+    if dnsmos:
+        row.update(judges.dnsmos(wav))
+    if ref is not None:
+        row.update(pair_scores(wav, ref))
+    return row
+
+
+def _score_job(job):
+    torch.set_num_threads(1)
+    return score_utterance(**job)
+
+
+def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1):
     """Score every wav of ``pred_dir``; write ``scores.csv`` and ``summary.json`` into ``out_dir``; return the
     summary. ``text``: Kaldi text file (WER / CER); ``ref_dir``: wavs of the reference speaker (similarity) and,
     under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance); ``src_dir``:
-    the source wavs of converted speech (same ids), for the similarity to the source speaker."""
+    the source wavs of converted speech (same ids), for the similarity to the source speaker; ``nj``: utterances
+    scored in that many processes at once (the rows are the same)."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
     if texts is not None:
@@ -93,23 +119,23 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
             raise UserError(f"{src_dir}: no source wav for {len(missing)} wavs of {pred_dir} (first: {missing[0]})")
         if speaker is None:
             raise UserError(f"{src_dir}: the similarity to the source needs --ref_dir (the target speaker) too")
-    rows = []
-    for utt, wav in tqdm(sorted(preds.items()), desc="score"):
-        row = {"utt": utt, "seconds": len(wav) / 16000}
-        if texts is not None:
-            row["hyp"] = judges.transcribe(wav)
-            row["wer"], row["cer"] = judges.error_rates([texts[utt]], [row["hyp"]])
-        if speaker is not None:
-            embedding = judges.speaker_embedding(wav)
-            row["spk_sim"] = float(embedding @ speaker)
-        if sources is not None:
-            row["spk_sim_src"] = float(embedding @ judges.speaker_embedding(sources[utt]))
-            row["closer_to_target"] = float(row["spk_sim"] > row["spk_sim_src"])
-        if dnsmos:
-            row.update(judges.dnsmos(wav))
-        if utt in refs:
-            row.update(pair_scores(wav, refs[utt]))
-        rows.append(row)
+    jobs = [
+        dict(
+            utt=utt,
+            wav=wav,
+            text=None if texts is None else texts[utt],
+            speaker=speaker,
+            dnsmos=dnsmos,
+            ref=refs.get(utt),
+            src=None if sources is None else sources[utt],
+        )
+        for utt, wav in sorted(preds.items())
+    ]
+    if nj > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("spawn").Pool(min(nj, len(jobs))) as pool:
+            rows = list(tqdm(pool.imap(_score_job, jobs), total=len(jobs), desc=f"score ({nj} jobs)"))
+    else:
+        rows = [score_utterance(**job) for job in tqdm(jobs, desc="score")]
     summary = summarize(rows, texts)
     summary.update(pred_dir=str(pred_dir), ref_dir=None if ref_dir is None else str(ref_dir), n_ref_wavs=len(refs))
     write(rows, summary, out_dir)

@@ -57,6 +57,10 @@ class SoftVC(AbsTTS):
         encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden: ``AcousticModel`` sizes (the paper's).
         spks: number of target speakers (ESPnet's convention): ``forward`` and ``inference`` take ``sids``, the
             speaker id of each utterance (data name ``sids``, a Kaldi ``utt2sid`` read as ``text_int``); None: one.
+        train_crop: in training, each utterance longer than this many units is cut to a random window of that
+            many units and its 2x mel frames (teacher forcing keeps the true previous frame at the window's
+            start): the step costs time in proportion to the frames, so short crops train on more steps in the
+            same time; 0 trains on whole utterances (the paper's). Validation always uses whole utterances.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class SoftVC(AbsTTS):
         decoder_prenet=256,
         decoder_hidden=768,
         spks=None,
+        train_crop=0,
     ):
         super().__init__()
         if odim != N_MELS:
@@ -87,6 +92,7 @@ class SoftVC(AbsTTS):
         self.token_ids = idim is not None
         self.discrete = discrete
         self.mask_padding = mask_padding
+        self.train_crop = train_crop
         self.free_running_valid = free_running_valid
         self.model = AcousticModel(discrete, encoder_prenet, encoder_channels, decoder_prenet, decoder_hidden, spks)
         if postnet not in (None, "denoising"):
@@ -125,6 +131,24 @@ class SoftVC(AbsTTS):
         frames = FRAMES_PER_UNIT * int(unit_lengths.max())
         mask = valid_mask(FRAMES_PER_UNIT * unit_lengths, frames)
         return feats[:, :frames] * mask[..., None], mask
+
+    def _crop(self, units, previous, target, mask, lengths):
+        """Training with ``train_crop`` = C: a random window of min(N_i, C) units per utterance, the same window of
+        units (B, C[, 256]), previous and target frames (B, 2C, 128), mask (B, 2C) and the lengths (B,)."""
+        if not (self.training and self.train_crop) or int(lengths.max()) <= self.train_crop:
+            return units, previous, target, mask, lengths
+        new_lengths = lengths.clamp(max=self.train_crop)
+        starts = (torch.rand(lengths.shape, device=lengths.device) * (lengths - new_lengths + 1)).long()
+        index = starts[:, None] + torch.arange(self.train_crop, device=lengths.device)  # (B, C)
+        index = index.clamp(max=units.size(1) - 1)
+        frames = (FRAMES_PER_UNIT * index[..., None] + torch.arange(FRAMES_PER_UNIT, device=index.device)).flatten(1)
+        units = units.gather(1, index if units.dim() == 2 else index[..., None].expand(-1, -1, units.size(-1)))
+        valid = valid_mask(new_lengths, self.train_crop)  # pad again beyond the new lengths
+        units = units.masked_fill(~valid, PAD_ID) if self.discrete else units.masked_fill(~valid[..., None], 0.0)
+        pick = frames[..., None].expand(-1, -1, N_MELS)
+        mask = valid_mask(FRAMES_PER_UNIT * new_lengths, frames.size(1))
+        target = target.gather(1, pick) * mask[..., None]
+        return units, previous.gather(1, pick), target, mask, new_lengths
 
     def _l1(self, pred, target, mask, lengths):
         """Per-utterance L1 / (128 * 2N), mean over the batch; padded frames count unless masked."""
@@ -184,7 +208,8 @@ class SoftVC(AbsTTS):
         loss, stats = 0.0, {}
         if self.postnet is None or not self._frozen():  # a frozen model's teacher-forced L1 is a constant: skipped
             previous = torch.nn.functional.pad(target, (0, 0, 1, 0))[:, :-1]
-            loss = self._l1(self.model(units, previous, sids), target, mask, text_lengths)
+            crop = self._crop(units, previous, target, mask, text_lengths)  # whole utterances unless cropping
+            loss = self._l1(self.model(*crop[:2], sids), *crop[2:])
             stats["l1_loss"] = loss.detach()
         if self.postnet is not None:  # trained on what it will see: the free-running output (no gradient into it)
             generated = self._free_running(units, text_lengths, utt_id, sids)

@@ -17,9 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchaudio
 
+from espnet_softvc.feats.log_mel import PAD as MEL_PAD
+from espnet_softvc.feats.log_mel import LogMelSpectrogram
 from espnet_softvc.utils.checkpoint import is_state_dict, load_strict, strip_prefix, torch_load
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.shapes import UNIT_DIM, UNIT_HOP
+from espnet_softvc.utils.shapes import N_MELS, UNIT_DIM, UNIT_HOP
 
 HOP = UNIT_HOP
 PAD = (400 - HOP) // 2  # samples added each side: receptive field 400, hop 320
@@ -35,13 +37,45 @@ RELEASE_URL = "https://github.com/bshall/hubert/releases/tag/v0.2"
 OURS = "content_encoder"  # key of the config in checkpoints written by softvc-train-units
 
 
+class LogMelFrontEnd(nn.Module):
+    """In place of the conv feature extractor (``frontend: logmel``): the Soft-VC log-mel of the padded wav, minus
+    its mean over time (cepstral mean normalisation, as in ASR front ends), its 100 Hz frames stacked in pairs.
+    (B, 320 N + 80 [+ r]) -> (B, N, 256), the N frames the conv stack gives."""
+
+    def __init__(self):
+        super().__init__()
+        self.logmel = LogMelSpectrogram()
+
+    def forward(self, x, length=None):
+        n = (x.size(-1) - 2 * PAD) // HOP
+        if x.size(-1) <= MEL_PAD:  # reflect padding needs more samples than it adds
+            x = F.pad(x, (0, MEL_PAD + 1 - x.size(-1)))
+        mel = self.logmel(x)[..., : 2 * n]  # (B, 128, 2N): floor((320 N + 80) / 160) = 2N frames
+        mel = mel - mel.mean(-1, keepdim=True)  # mean normalisation over time: less of the voice and channel
+        return mel.transpose(1, 2).reshape(x.size(0), n, 2 * N_MELS), None
+
+
+FRONT_ENDS = ("conv", "logmel")
+
+
 class ContentEncoder(nn.Module):
-    """Backbone (B, S) wav -> (B, N, D) features; ``proj`` -> (B, N, 256) soft units; cosine logits (B, N, K)."""
+    """Backbone (B, S) wav -> (B, N, D) features; ``proj`` -> (B, N, 256) soft units; cosine logits (B, N, K).
+
+    ``backbone_config``: ``torchaudio.models.wav2vec2_model`` arguments, and ``frontend``: "conv" (HuBERT's conv
+    feature extractor, the default) or "logmel" (``LogMelFrontEnd``; the last conv layer of the config must then
+    have 256 channels, the stacked mel frames).
+    """
 
     def __init__(self, backbone_config, num_labels=100):
         super().__init__()
         self.backbone_config = dict(backbone_config)
-        self.backbone = torchaudio.models.wav2vec2_model(**backbone_config)
+        config = dict(backbone_config)
+        frontend = config.pop("frontend", "conv")
+        if frontend not in FRONT_ENDS:
+            raise ValueError(f"unknown content-encoder frontend {frontend!r} (choose {' or '.join(FRONT_ENDS)})")
+        self.backbone = torchaudio.models.wav2vec2_model(**config)
+        if frontend == "logmel":
+            self.backbone.feature_extractor = LogMelFrontEnd()
         dim = backbone_config["encoder_embed_dim"]
         self.proj = nn.Linear(dim, UNIT_DIM)
         self.label_embedding = nn.Embedding(num_labels, UNIT_DIM)
@@ -188,7 +222,7 @@ def content_encoder_from(obj, path, device="cpu"):
             config = obj[OURS]
             model = ContentEncoder(config["backbone"], config["num_labels"])
             model.load_state_dict(obj["model"], strict=True)
-        except (KeyError, TypeError, RuntimeError) as e:
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
             reason = str(e).splitlines()[0]
             raise UserError(f"{path}: broken content-encoder checkpoint ({reason})") from None
         kind = "small"
