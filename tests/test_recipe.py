@@ -61,7 +61,18 @@ def recipe(tmp_path_factory):
     shutil.copy(recipe / "exp/softvc_discrete/valid.loss.ave.pth", denoiser / "valid.loss.ave.pth")
     procs["8"] = run_recipe(recipe, "--stage", "8", "--stop_stage", "8", *COMMON)
     procs["10"] = run_recipe(recipe, "--stage", "10", "--stop_stage", "10", *COMMON)
-    procs["11"] = run_recipe(recipe, "--stage", "11", "--stop_stage", "11", *COMMON, "--convert_sets", "dev realdev")
+    procs["11"] = run_recipe(
+        recipe,
+        "--stage",
+        "11",
+        "--stop_stage",
+        "11",
+        *COMMON,
+        "--convert_sets",
+        "dev realdev",
+        "--convert_utts_per_spk",
+        "1",
+    )
     finetune = ["--finetune_seconds", "20", "--spk_valid_utts", "3"]
     procs["12"] = run_recipe(recipe, "--stage", "12", "--stop_stage", "12", *COMMON, *train_args, *finetune)
     return recipe, procs, bounds
@@ -263,6 +274,8 @@ def test_help_and_bad_options(tmp_path):
         (["--unit_type", "nope"], "error: --unit_type must be soft, discrete or both"),
         (["--no_such_option", "1"], "unknown option --no_such_option"),
         (["--baselines", "fastspeech2 tacotron3"], "error: --baselines: unknown model 'tacotron3'"),
+        (["--skip_stages", "7 nine"], "error: --skip_stages: 'nine' is not a stage number"),
+        (["--convert_utts_per_spk", "0"], "error: --convert_utts_per_spk must be a positive number, got '0'"),
     ]:
         proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
         assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
@@ -342,8 +355,8 @@ def test_slurm_runner_quotes_arguments(tmp_path):
 @pytest.mark.slow
 def test_units_probe_and_voice_conversion_stage(recipe):
     """Stage 3 probes the units on the held-out speakers; stage 11 converts a data dir with text (dev) and the real
-    recordings (data/realdev: speech clips only, no text) into the target voice, scores them with the outside judges
-    and adds the rows to RESULTS.md."""
+    recordings (data/realdev: speech clips only, no text) into the target voice, the first utterance of each speaker
+    (--convert_utts_per_spk 1), scores them with the outside judges and adds the rows to RESULTS.md."""
     import soundfile as sf
     import yaml
 
@@ -353,8 +366,9 @@ def test_units_probe_and_voice_conversion_stage(recipe):
     realdev = keys(recipe / "data/realdev/wav.scp")
     assert realdev == ["speech_freesound_33711", "vctk_p240_00000", "vctk_p260_00000"]
     assert keys(recipe / "data/realdev_noise/wav.scp") == ["noise_freesound_573577"]  # stage 7's real-noise table
-    for dset, utts in (("dev", keys(recipe / "dump/dev/feats.scp")), ("realdev", realdev)):
+    for dset, utts in (("dev", keys(recipe / "data/dev/utt2spk")[:1]), ("realdev", realdev)):  # 1 per speaker
         out = recipe / f"exp/softvc_discrete/convert_{dset}"
+        assert sorted(p.stem for p in (out / "wav").glob("*.wav")) == utts
         scp = dict(line.split() for line in (recipe / f"data/{dset}/wav.scp").read_text().splitlines())
         for utt in utts:
             info, source = sf.info(out / "wav" / f"{utt}.wav"), sf.info(scp[utt])

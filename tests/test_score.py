@@ -90,7 +90,8 @@ def test_pair_scores_rank_a_resynthesis_above_another_sentence(slt_wavs):
 
 
 def test_score_cli_on_real_audio_of_any_rate_and_channels(tmp_path, slt_wavs):
-    """PRED_DIR: the slt sentences (one made stereo at 44.1 kHz); REF_DIR: the same ids resynthesised."""
+    """PRED_DIR: the slt sentences (one made stereo at 44.1 kHz); REF_DIR: the same ids resynthesised; the same rows
+    from --nj 2."""
     from espnet_softvc.feats.log_mel import wav_to_mel
     from espnet_softvc.vocoders import GriffinLim
 
@@ -115,6 +116,11 @@ def test_score_cli_on_real_audio_of_any_rate_and_channels(tmp_path, slt_wavs):
     rows = (out / "scores.csv").read_text().splitlines()
     assert rows[0].startswith("utt,seconds,wer,cer,hyp,spk_sim") and len(rows) == 5
     assert '"wer": ' in proc.stdout
+    # two processes judge the same rows
+    run_cli(
+        SCORE, pred, "--text", tmp_path / "text", "--ref_dir", ref, "--out_dir", tmp_path / "nj2", "--nj", 2, check=True
+    )
+    assert (tmp_path / "nj2" / "scores.csv").read_text().splitlines() == rows
 
 
 def test_score_cli_errors(tmp_path, slt_wavs):

@@ -313,3 +313,30 @@ def test_units_learned_across_voices_carry_less_speaker(voices, tmp_path):
     assert acc["multi"]["mel"] >= 0.9 and acc["multi"]["kmeans"] >= 0.9  # speaker-dependent
     assert acc["multi"]["soft"] <= acc["multi"]["mel"] - 0.2
     assert acc["multi"]["soft"] < acc["target"]["soft"] and acc["multi"]["predicted"] < acc["target"]["predicted"]
+
+
+def test_log_mel_front_end_frames_gain_and_checkpoint(tmp_path):
+    """The offline encoder's log-mel front end gives the conv stack's N = floor(S / 320) frames at any length, is
+    blind to the recording level (mean normalisation over time), and its checkpoint rebuilds it exactly."""
+    from espnet_softvc.units.hubert import ContentEncoder, load_content_encoder
+    from espnet_softvc.units.soft_encoder import SMALL_LOGMEL
+    from espnet_softvc.utils.errors import UserError
+
+    torch.manual_seed(0)
+    model = ContentEncoder(SMALL_LOGMEL).eval()
+    wav = torch.randn(1, 16000 * 2 + 123) * 0.1
+    with torch.no_grad():
+        for samples in (640, 1000, 16000, wav.size(1)):
+            assert model.soft_units(wav[:, :samples]).shape == (1, samples // 320, 256)
+        units = model.soft_units(wav)
+        assert torch.allclose(model.soft_units(4 * wav), units, atol=1e-4)  # +ln 4 on every bin, removed
+        assert not torch.allclose(model.soft_units(wav.flip(1)), units, atol=1e-2)
+    torch.save(model.checkpoint(), tmp_path / "enc.pt")
+    loaded, kind = load_content_encoder(tmp_path / "enc.pt")
+    with torch.no_grad():
+        assert kind == "small" and torch.equal(loaded.soft_units(wav), units)
+    bad = model.checkpoint()
+    bad["content_encoder"]["backbone"] = {**SMALL_LOGMEL, "frontend": "fbank"}
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(UserError, match="bad.pt: broken content-encoder checkpoint .*unknown content-encoder frontend"):
+        load_content_encoder(tmp_path / "bad.pt")

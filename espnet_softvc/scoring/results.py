@@ -262,9 +262,10 @@ def _vocode(mels, wav_dir, vocoder):
         save_wav(Path(wav_dir) / f"{utt}.wav", vocoder(torch.from_numpy(mel).float()).numpy(), vocoder.sample_rate)
 
 
-def _judge(row, wavs, out_dir, judging, mels=None):
+def _judge(row, wavs, out_dir, judging, mels=None, pairs=True):
     """WER, speaker similarity and DNSMOS of ``wavs`` (a dir of wavs or a wav.scp; made from ``mels`` with
-    Griffin-Lim when there is none) with ``softvc-score``, cached in ``out_dir/summary.json``."""
+    Griffin-Lim when there is none) with ``softvc-score``, cached in ``out_dir/summary.json``; ``pairs``: also MCD
+    and F0 against the ground truth of the same utterance (False for the ground truth itself)."""
     from espnet_softvc.scoring.score import score_dir
 
     if judging is None:
@@ -312,7 +313,7 @@ def reference_rows(reference, judging):
         "rtf",
     ):
         truth.set(key, None, "reference row")
-    _judge(truth, judging.wav_scp, judging.work_dir / "ground_truth" / "score", judging)
+    _judge(truth, judging.wav_scp, judging.work_dir / "ground_truth" / "score", judging, pairs=False)
     rows = [truth]
     vocoders = {"Griffin-Lim": (GriffinLim(), "resynthesis_gl")}
     if judging.vocoder_file:

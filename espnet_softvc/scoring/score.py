@@ -98,12 +98,13 @@ def _score_job(job):
     return score_utterance(**job)
 
 
-def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1):
+def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1, pairs=True):
     """Score every wav of ``pred_dir``; write ``scores.csv`` and ``summary.json`` into ``out_dir``; return the
     summary. ``text``: Kaldi text file (WER / CER); ``ref_dir``: wavs of the reference speaker (similarity) and,
     under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance); ``src_dir``:
     the source wavs of converted speech (same ids), for the similarity to the source speaker; ``nj``: utterances
-    scored in that many processes at once (the rows are the same)."""
+    scored in that many processes at once (the rows are the same); ``pairs=False``: no MCD / F0 even for ids in
+    ``ref_dir`` (the reference speaker's own recordings)."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
     if texts is not None:
@@ -126,7 +127,7 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
             text=None if texts is None else texts[utt],
             speaker=speaker,
             dnsmos=dnsmos,
-            ref=refs.get(utt),
+            ref=refs.get(utt) if pairs else None,
             src=None if sources is None else sources[utt],
         )
         for utt, wav in sorted(preds.items())
