@@ -2,6 +2,7 @@
 
 import csv
 import datetime
+import json
 import math
 import re
 
@@ -232,5 +233,7 @@ def test_judged_rows_and_reference_rows(tmp_path, slt_wavs):
     assert truth.values["wer"] <= 60 and resynth.values["mcd"] < model_row.values["mcd"]
     assert model_row.values["wer"] > resynth.values["wer"] and 1 < model_row.values["dnsmos"] < 5
     assert len(list((model / "decode_dev" / "wav_gl").glob("*.wav"))) == 3  # vocoded for the judges
+    summary = json.loads((model / "decode_dev" / "score" / "summary.json").read_text())
+    assert summary["n_utts"] == 3 and summary["n_paired"] == 0  # no wav-level MCD / F0: the table's MCD is the mels'
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "| ground truth (recordings) | `ground_truth` |" in text and "WER (%)" in text

@@ -262,10 +262,11 @@ def _vocode(mels, wav_dir, vocoder):
         save_wav(Path(wav_dir) / f"{utt}.wav", vocoder(torch.from_numpy(mel).float()).numpy(), vocoder.sample_rate)
 
 
-def _judge(row, wavs, out_dir, judging, mels=None, pairs=True):
+def _judge(row, wavs, out_dir, judging, mels=None):
     """WER, speaker similarity and DNSMOS of ``wavs`` (a dir of wavs or a wav.scp; made from ``mels`` with
-    Griffin-Lim when there is none) with ``softvc-score``, cached in ``out_dir/summary.json``; ``pairs``: also MCD
-    and F0 against the ground truth of the same utterance (False for the ground truth itself)."""
+    Griffin-Lim when there is none) with ``softvc-score``, cached in ``out_dir/summary.json``. Without its wav-level
+    MCD and F0 (``pairs=False``): the table's mel distances come from the mels (``score``), and WORLD's harvest F0 of
+    two wavs per utterance would be 40 % of the judging time."""
     from espnet_softvc.scoring.score import score_dir
 
     if judging is None:
@@ -313,7 +314,7 @@ def reference_rows(reference, judging):
         "rtf",
     ):
         truth.set(key, None, "reference row")
-    _judge(truth, judging.wav_scp, judging.work_dir / "ground_truth" / "score", judging, pairs=False)
+    _judge(truth, judging.wav_scp, judging.work_dir / "ground_truth" / "score", judging)
     rows = [truth]
     vocoders = {"Griffin-Lim": (GriffinLim(), "resynthesis_gl")}
     if judging.vocoder_file:

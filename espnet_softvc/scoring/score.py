@@ -104,7 +104,7 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
     under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance); ``src_dir``:
     the source wavs of converted speech (same ids), for the similarity to the source speaker; ``nj``: utterances
     scored in that many processes at once (the rows are the same); ``pairs=False``: no MCD / F0 even for ids in
-    ``ref_dir`` (the reference speaker's own recordings)."""
+    ``ref_dir`` (speaker similarity only)."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
     if texts is not None:
