@@ -267,6 +267,8 @@ def test_original_training_cli_fine_tunes_an_original_checkpoint(trained, datase
         config,
         "--max_epoch",
         1,
+        "--num_iters_per_epoch",
+        40,
         "--batch_size",
         4,
         check=True,
