@@ -120,7 +120,7 @@ def get_parser():
     )
     parser.add_argument("--extension", default=".wav", help="extension of the audio files in directories.")
     parser.add_argument("--num_clusters", type=int, default=100, help="k-means clusters = discrete unit ids.")
-    parser.add_argument("--steps", type=int, default=2000, help="soft-encoder training steps (0: k-means only).")
+    parser.add_argument("--steps", type=int, default=1000, help="soft-encoder training steps (0: k-means only).")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--segment", type=int, default=50, help="training crop length in units (20 ms each).")
     parser.add_argument("--lr", type=float, default=2e-3)
