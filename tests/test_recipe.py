@@ -154,8 +154,8 @@ LEARNED_UTTS = 4
 @pytest.fixture(scope="module")
 def learned(recipe, tmp_path_factory):
     """Stages 4-6 of a copy of the recipe with train = valid = test set = the first LEARNED_UTTS train utterances,
-    trained for 400 steps of 2 (the tiny discrete config, 10 epochs of 40 iterations): a model that has learned those
-    utterances, decoded with Griffin-Lim as the recipe decodes."""
+    trained for 400 steps of 2 whole utterances (the tiny discrete config, 10 epochs of 40 iterations, no crops): a
+    model that has learned those utterances, decoded with Griffin-Lim as the recipe decodes."""
     src, _, _ = recipe
     dest = copy_recipe(tmp_path_factory.mktemp("learned") / "ljspeech_softvc")
     shutil.copytree(src / "dump", dest / "dump")
@@ -167,7 +167,8 @@ def learned(recipe, tmp_path_factory):
                 lines = [line for line in f.read_text().splitlines() if line.split(maxsplit=1)[0] in keep]
                 (dest / sub / "mem" / f.name).write_text("".join(line + "\n" for line in lines))
     sets = ["--train_set", "mem", "--valid_set", "mem", "--test_sets", "mem", "--unit_type", "discrete", "--nj", "1"]
-    train_args = "--max_epoch 10 --num_iters_per_epoch 40 --batch_size 2 --num_att_plot 0"
+    # whole utterances (train_crop 0): 400 steps of 2 random windows leave these 4 utterances short of speech
+    train_args = "--max_epoch 10 --num_iters_per_epoch 40 --batch_size 2 --num_att_plot 0 --tts_conf train_crop=0"
     run_recipe(dest, "--stage", "4", "--stop_stage", "6", *sets, "--train_args", train_args)
     return dest, keep
 

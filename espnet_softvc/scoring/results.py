@@ -285,7 +285,7 @@ def _judge(row, wavs, out_dir, judging, mels=None):
     summary = (
         json.loads(summary_file.read_text())
         if fresh
-        else score_dir(wavs, out_dir, judging.text, judging.wav_scp, nj=judging.nj)
+        else score_dir(wavs, out_dir, judging.text, judging.wav_scp, nj=judging.nj, pairs=False)
     )
     row.set("wer", summary.get("wer"), "no transcript")
     row.set("spk_sim", summary.get("spk_sim"), "no reference speaker")

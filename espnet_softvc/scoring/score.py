@@ -93,9 +93,12 @@ def score_utterance(utt, wav, text=None, speaker=None, dnsmos=True, ref=None, sr
     return row
 
 
-def _score_job(job):
+def _score_block(jobs):
+    """One process's share, in order, with a fresh pocketsphinx decoder: it adapts its cepstral mean across the
+    utterances it decodes, so a block's transcripts depend on the block alone (deterministic for a given nj)."""
     torch.set_num_threads(1)
-    return score_utterance(**job)
+    judges._decoder.cache_clear()
+    return [score_utterance(**job) for job in jobs]
 
 
 def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1, pairs=True):
@@ -103,8 +106,9 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
     summary. ``text``: Kaldi text file (WER / CER); ``ref_dir``: wavs of the reference speaker (similarity) and,
     under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance); ``src_dir``:
     the source wavs of converted speech (same ids), for the similarity to the source speaker; ``nj``: utterances
-    scored in that many processes at once (the rows are the same); ``pairs=False``: no MCD / F0 even for ids in
-    ``ref_dir`` (speaker similarity only)."""
+    scored in that many processes at once, in contiguous blocks (deterministic; pocketsphinx adapts its cepstral
+    mean across the utterances one process decodes, so its transcripts can differ a little between nj values);
+    ``pairs=False``: no MCD / F0 even for ids in ``ref_dir`` (speaker similarity only)."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
     if texts is not None:
@@ -133,8 +137,12 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
         for utt, wav in sorted(preds.items())
     ]
     if nj > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("spawn").Pool(min(nj, len(jobs))) as pool:
-            rows = list(tqdm(pool.imap(_score_job, jobs), total=len(jobs), desc=f"score ({nj} jobs)"))
+        size = math.ceil(len(jobs) / nj)
+        blocks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        with multiprocessing.get_context("spawn").Pool(len(blocks)) as pool:
+            rows = [
+                row for block in tqdm(pool.imap(_score_block, blocks), total=len(blocks), desc="score") for row in block
+            ]
     else:
         rows = [score_utterance(**job) for job in tqdm(jobs, desc="score")]
     summary = summarize(rows, texts)
