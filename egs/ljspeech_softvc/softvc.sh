@@ -325,6 +325,12 @@ if run_stage 5; then
       $(shape_opts "exp/stats_softvc_$1") \
       --output_dir "$expdir" --resume true --ngpu "$ngpu" $ddp_opts $train_args
   }
+  for kind in $kinds; do  # --resume true continues exp/softvc_<kind>: only the training its config started
+    config=$(acoustic_config "$kind")
+    [ -f "$config" ] || die "$config: training config not found"
+    trained=$(sed -n 's/^config: //p' "exp/softvc_$kind/config.yaml" 2>/dev/null || true)
+    [ -z "$trained" ] || [ "$trained" = "$config" ] || die "exp/softvc_$kind was trained with $trained, not $config: remove it (or run in another copy of the recipe) to train anew"
+  done
   for_each_kind train_acoustic "training failed (exp/softvc_*/train.log)"
 fi
 

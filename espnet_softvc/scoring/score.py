@@ -93,12 +93,12 @@ def score_utterance(utt, wav, text=None, speaker=None, dnsmos=True, ref=None, sr
     return row
 
 
-def _score_block(jobs):
-    """One process's share, in order, with a fresh pocketsphinx decoder: it adapts its cepstral mean across the
-    utterances it decodes, so a block's transcripts depend on the block alone (deterministic for a given nj)."""
-    torch.set_num_threads(1)
+def _score_block(jobs, progress=False):
+    """A block of utterances, in order, with a fresh pocketsphinx decoder: it adapts its cepstral mean across the
+    utterances it decodes, so a block's transcripts depend on the block alone (deterministic for a given nj, and
+    the same whatever this process scored before)."""
     judges._decoder.cache_clear()
-    return [score_utterance(**job) for job in jobs]
+    return [score_utterance(**job) for job in tqdm(jobs, desc="score", disable=not progress)]
 
 
 def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1, pairs=True):
@@ -139,12 +139,12 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
     if nj > 1 and len(jobs) > 1:
         size = math.ceil(len(jobs) / nj)
         blocks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        with multiprocessing.get_context("spawn").Pool(len(blocks)) as pool:
+        with multiprocessing.get_context("spawn").Pool(len(blocks), torch.set_num_threads, (1,)) as pool:
             rows = [
                 row for block in tqdm(pool.imap(_score_block, blocks), total=len(blocks), desc="score") for row in block
             ]
     else:
-        rows = [score_utterance(**job) for job in tqdm(jobs, desc="score")]
+        rows = _score_block(jobs, progress=True)
     summary = summarize(rows, texts)
     summary.update(pred_dir=str(pred_dir), ref_dir=None if ref_dir is None else str(ref_dir), n_ref_wavs=len(refs))
     write(rows, summary, out_dir)
