@@ -257,6 +257,24 @@ def test_rerun_skips_finished_work(recipe):
     assert "dump/org/train/feats.scp complete, skipped" in proc.stdout
 
 
+def test_another_config_does_not_resume_a_trained_model(recipe):
+    """Stage 5 resumes exp/softvc_<kind>: with another tier's config it stops with a clear error instead of loading
+    the trained checkpoint into another architecture; an unknown tier is named too."""
+    recipe, _, _ = recipe
+    for suffix, message in [
+        (
+            "_small",
+            "error: exp/softvc_discrete was trained with conf/tuning/train_softvc_discrete_tiny.yaml, not "
+            "conf/tuning/train_softvc_discrete_small.yaml: remove it",
+        ),
+        ("_huge", "error: conf/tuning/train_softvc_discrete_huge.yaml: training config not found"),
+    ]:
+        args = ["--stage", "5", "--stop_stage", "5", *COMMON, "--conf_suffix", suffix]
+        proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
+        assert proc.returncode != 0 and message in proc.stderr, (suffix, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr
+
+
 def test_help_and_bad_options(tmp_path):
     recipe = copy_recipe(tmp_path / "ljspeech_softvc")
     proc = subprocess.run(["./run.sh", "--help"], cwd=recipe, env=recipe_env(), capture_output=True, text=True)
