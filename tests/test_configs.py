@@ -30,14 +30,9 @@ def test_acoustic_config_builds_its_unit_type_and_schedules_its_budget(path):
 
 @pytest.mark.parametrize("kind", ["discrete", "soft"])
 def test_tiers_grow_towards_the_paper(kind):
-    tiers = [f"conf/tuning/train_softvc_{kind}_tiny.yaml", f"conf/tuning/train_softvc_{kind}_small.yaml"]
-    sizes = [
-        sum(p.numel() for p in build(REPO / path)[1].parameters())
-        for path in [*tiers, f"conf/train_softvc_{kind}.yaml"]
-    ]
+    tiers = [f"conf/tuning/train_softvc_{kind}_{tier}.yaml" for tier in ("tiny", "small")]
+    built = [build(REPO / path) for path in [*tiers, f"conf/train_softvc_{kind}.yaml"]]
+    sizes = [sum(p.numel() for p in model.parameters()) for _, model in built]
     assert sizes[0] < sizes[1] < sizes[2], sizes
-    steps = [build(REPO / path)[0] for path in tiers]
-    assert (
-        steps[0]["max_epoch"] * steps[0]["num_iters_per_epoch"]
-        < steps[1]["max_epoch"] * steps[1]["num_iters_per_epoch"]
-    )
+    budgets = [conf["max_epoch"] * conf["num_iters_per_epoch"] for conf, _ in built[:2]]
+    assert budgets[0] < budgets[1], budgets
