@@ -45,7 +45,7 @@ COLUMNS = {  # key: (header, format)
     "l1_train": ("L1 train", "{:.3f}"),
     "l1_valid_tf": ("L1 valid (teacher-forced)", "{:.3f}"),
     "l1_valid_fr": ("L1 valid (free-running)", "{:.3f}"),
-    "ga_loss": ("guided-attention loss (valid)", "{:.4f}"),
+    "ga_loss": ("guided-attention loss (valid)", "{:.2e}"),
     "mel_snr": ("mel-SNR (dB)", "{:.2f}"),
     "lsd": ("LSD (dB)", "{:.2f}"),
     "mcd": ("MCD (dB)", "{:.2f}"),
