@@ -20,6 +20,7 @@ setup(
     description="Soft-VC acoustic model and a denoising postnet as an ESPnet2 plugin",
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["espnet_softvc", "espnet_softvc.*"]),
     package_data={"espnet_softvc": ["data/*.txt"]},

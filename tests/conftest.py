@@ -161,3 +161,38 @@ def slt_wavs(tmp_path_factory):
         speak(text, out / f"slt{i}.wav", "slt")
         items[f"slt{i}"] = (out / f"slt{i}.wav", text)
     return items
+
+
+def module_prefixed(model):
+    """A state dict as the original HiFi-GAN checkpoints save it (DataParallel's ``module.`` prefix)."""
+    return {f"module.{k}": v for k, v in model.state_dict().items()}
+
+
+# ---- small models in the original formats: our offline encoders, small acoustic models, a small HiFi-GAN ----
+@pytest.fixture(scope="session")
+def small(tmp_path_factory):
+    from originals import OriginalGenerator
+
+    from espnet_softvc.softvc.checkpoint import save_original
+    from espnet_softvc.softvc.model import AcousticModel
+    from espnet_softvc.units.hubert import ContentEncoder
+    from espnet_softvc.units.soft_encoder import SMALL_BACKBONE
+
+    out = tmp_path_factory.mktemp("small")
+    torch.manual_seed(0)
+    torch.save(ContentEncoder(SMALL_BACKBONE).checkpoint(), out / "soft_encoder.pt")
+    centers = torch.randn(100, 39) * 5
+    torch.save({"n_features_in_": 39, "_n_threads": 1, "cluster_centers_": centers, "features": "mfcc"}, out / "km.pt")
+    sizes = dict(encoder_prenet=32, encoder_channels=32, decoder_prenet=32, decoder_hidden=32)
+    for kind in ("soft", "discrete"):
+        save_original(AcousticModel(discrete=kind == "discrete", **sizes), out / f"acoustic-{kind}.pt")
+    torch.save(module_prefixed(OriginalGenerator(channels=32)), out / "hifigan-small.pt")  # the format, not the size
+    return out
+
+
+def small_s2s(small, kind="soft", **kwargs):
+    """``Speech2Speech`` of the ``small`` models of ``kind``."""
+    from espnet_softvc.bin.vc_inference import Speech2Speech
+
+    encoder = str(small / ("soft_encoder.pt" if kind == "soft" else "km.pt"))
+    return Speech2Speech(model_file=str(small / f"acoustic-{kind}.pt"), **{"content_encoder": encoder, **kwargs})

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 import torchaudio
 import yaml
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, module_prefixed, run_cli, small_s2s
 from originals import OriginalGenerator, RefAcousticModel, RefHubert, ref_kmeans
 
 CONVERT = "espnet_softvc.bin.convert"
@@ -41,10 +41,6 @@ def randomized(model, seed, scale):
             base = float(name.endswith("weight_g") or (p.dim() == 1 and "norm" in name and name.endswith("weight")))
             p.copy_(base + scale * torch.randn(p.shape, generator=gen))
     return model.eval()
-
-
-def module_prefixed(model):
-    return {f"module.{k}": v for k, v in model.state_dict().items()}
 
 
 @pytest.fixture(scope="module")
@@ -125,33 +121,6 @@ def test_original_checkpoints_equal_the_demo_flow(originals, kind):
     written, rate = sf.read(out / f"out-{kind}" / "spk" / "src.wav", dtype="float32")
     assert rate == 16000 and written.shape == ref_wav.shape
     assert np.abs(written - ref_wav.clamp(-1, 1).numpy()).max() <= 1 / 32767 + 1e-4
-
-
-# ---- small models for everything else: our offline encoders, small acoustic models in the original format ----
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    from espnet_softvc.softvc.checkpoint import save_original
-    from espnet_softvc.softvc.model import AcousticModel
-    from espnet_softvc.units.hubert import ContentEncoder
-    from espnet_softvc.units.soft_encoder import SMALL_BACKBONE
-
-    out = tmp_path_factory.mktemp("small")
-    torch.manual_seed(0)
-    torch.save(ContentEncoder(SMALL_BACKBONE).checkpoint(), out / "soft_encoder.pt")
-    centers = torch.randn(100, 39) * 5
-    torch.save({"n_features_in_": 39, "_n_threads": 1, "cluster_centers_": centers, "features": "mfcc"}, out / "km.pt")
-    sizes = dict(encoder_prenet=32, encoder_channels=32, decoder_prenet=32, decoder_hidden=32)
-    for kind in ("soft", "discrete"):
-        save_original(AcousticModel(discrete=kind == "discrete", **sizes), out / f"acoustic-{kind}.pt")
-    torch.save(module_prefixed(OriginalGenerator(channels=32)), out / "hifigan-small.pt")  # the format, not the size
-    return out
-
-
-def small_s2s(small, kind="soft", **kwargs):
-    from espnet_softvc.bin.vc_inference import Speech2Speech
-
-    encoder = str(small / ("soft_encoder.pt" if kind == "soft" else "km.pt"))
-    return Speech2Speech(model_file=str(small / f"acoustic-{kind}.pt"), **{"content_encoder": encoder, **kwargs})
 
 
 def write(path, wav, sr, subtype="PCM_16"):

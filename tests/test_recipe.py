@@ -257,6 +257,7 @@ def test_rerun_skips_finished_work(recipe):
     assert "dump/org/train/feats.scp complete, skipped" in proc.stdout
 
 
+@pytest.mark.slow
 def test_another_config_does_not_resume_a_trained_model(recipe):
     """Stage 5 resumes exp/softvc_<kind>: with another tier's config it stops with a clear error instead of loading
     the trained checkpoint into another architecture; an unknown tier is named too."""

@@ -32,6 +32,14 @@ def test_text_normalisation_and_error_rates():
     assert wer == pytest.approx(100 * 4 / 7) and cer > 0  # 1 substitution + 3 deletions over 7 words
 
 
+def test_text_normalisation_folds_accents_and_curly_quotes():
+    assert judges.normalize_text("Café, NAÏVE Straße") == "cafe naive strasse"
+    curly, straight = judges.normalize_text("Don’t ‘quote’ “this” rock’n’roll"), "don't quote this rock'n'roll"
+    assert curly == judges.normalize_text("Don't 'quote' \"this\" rock'n'roll") == straight
+    assert judges.normalize_text("Привет, мир! 東京") == "привет мир 東京"  # letters of any script are kept
+    assert judges.error_rates(["Naïve café, don’t"], ["naive cafe don't"]) == (0.0, 0.0)
+
+
 def test_asr_reads_flite_speech_and_not_noise(slt_wavs):
     refs, hyps = [], []
     for path, text in slt_wavs.values():
@@ -154,3 +162,54 @@ def test_score_cli_errors(tmp_path, slt_wavs):
     proc = run_cli(SCORE, tmp_path / "nothing", "--out_dir", tmp_path / "out")
     assert_user_error(proc, "nothing", "does not exist")
     assert not (tmp_path / "out").exists()
+
+
+def test_score_skips_similarity_and_dnsmos_of_silence_and_blips(tmp_path, slt_wavs):
+    """Digital silence and a 10 ms clip get NaN similarity and DNSMOS and the reason, left out of the means; the
+    real utterances beside them are scored; a silent source leaves only spk_sim_src out; a silent reference wav is
+    left out of the speaker embedding."""
+    from espnet_softvc.scoring.score import score_dir
+
+    slt = {utt: load_audio(path).numpy() for utt, (path, _) in slt_wavs.items()}
+    dirs = {name: tmp_path / name for name in ("pred", "src", "ref")}
+    wavs = {
+        "pred": {"real": slt["slt0"], "silence": np.zeros(32000), "blip": slt["slt0"][8000:8160], "real2": slt["slt2"]},
+        "src": {"real": slt["slt1"], "silence": slt["slt1"], "blip": slt["slt1"], "real2": np.zeros(16000)},
+        "ref": {"ref": slt["slt3"], "quiet": np.full(16000, 1e-5)},
+    }
+    for name, items in wavs.items():
+        dirs[name].mkdir()
+        for utt, wav in items.items():
+            sf.write(dirs[name] / f"{utt}.wav", wav, 16000)
+    summary = score_dir(dirs["pred"], tmp_path / "out", ref_dir=dirs["ref"], src_dir=dirs["src"])
+    rows = {r["utt"]: r for r in csv.DictReader((tmp_path / "out" / "scores.csv").read_text().splitlines())}
+    judged = ["spk_sim", "spk_sim_src", "closer_to_target", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"]
+    assert rows["silence"]["skipped"] == "silent (peak -inf dBFS)"
+    assert rows["blip"]["skipped"].startswith("too short (0.01 s of sound"), rows["blip"]
+    for utt in ("silence", "blip"):
+        assert all(rows[utt][k] == "nan" for k in judged) and float(rows[utt]["seconds"]) > 0, rows[utt]
+    assert rows["real"]["skipped"] == "" and float(rows["real"]["spk_sim"]) > 0.7, rows["real"]
+    assert 1 < float(rows["real"]["dnsmos_ovrl"]) < 5 and float(rows["real"]["spk_sim_src"]) > 0.7, rows["real"]
+    assert rows["real2"]["skipped"] == "source silent (peak -inf dBFS)" and rows["real2"]["spk_sim_src"] == "nan"
+    assert float(rows["real2"]["spk_sim"]) > 0.7 and 1 < float(rows["real2"]["dnsmos_ovrl"]) < 5, rows["real2"]
+    assert summary["n_utts"] == 4 and summary["n_skipped"] == 3 and summary["n_ref_wavs"] == 1, summary
+    assert summary["spk_sim"] == pytest.approx(
+        np.mean([float(rows[u]["spk_sim"]) for u in ("real", "real2")]), abs=1e-4
+    )
+    assert summary["spk_sim_src"] == pytest.approx(float(rows["real"]["spk_sim_src"]), abs=1e-4), summary
+    assert summary["dnsmos_ovrl"] == pytest.approx(
+        np.mean([float(rows[u]["dnsmos_ovrl"]) for u in ("real", "real2")]), abs=1e-4
+    )
+
+
+def test_score_cli_out_dir_that_is_a_file(tmp_path, slt_wavs):
+    """--out_dir naming a regular file: a one-line error before any judging, the file left as it was."""
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    shutil.copy(slt_wavs["slt0"][0], pred / "a.wav")
+    out = tmp_path / "out.txt"
+    out.write_text("mine\n")
+    proc = run_cli(SCORE, pred, "--out_dir", out)
+    assert_user_error(proc, str(out))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # no progress bar
+    assert out.read_text() == "mine\n"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.tasks.load import load_model, save_espnet
-from espnet_softvc.utils.errors import cli
+from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import check_outputs
 
 
 def to_original(model_file, out_path, train_config=None):
@@ -32,9 +33,13 @@ def main(argv=None):
     p.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
     if args.direction == "to-original":
+        if args.out.is_dir():
+            raise UserError(f"{args.out}: is a directory; give the checkpoint file to write")
+        check_outputs([args.out], [args.model_file, *filter(None, [args.train_config])], args.out.parent)
         to_original(args.model_file, args.out, args.train_config)
         print(f"wrote {args.out}")
     else:
+        check_outputs([args.out_dir / "config.yaml", args.out_dir / "model.pth"], [args.checkpoint], args.out_dir)
         config, model_file = save_espnet(load_model(args.checkpoint)[0], args.out_dir)
         print(f"wrote {config} and {model_file}")
 

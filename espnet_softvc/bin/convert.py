@@ -21,18 +21,30 @@ picks the target voice of a multi-speaker acoustic model (recipe stage 12). ``--
 """
 
 import argparse
+import contextlib
 import functools
 from pathlib import Path
 
+import soundfile as sf
 import torch
+import yaml
 
 from espnet_softvc.bin.vc_inference import Speech2Speech, check_chunk_ms
 from espnet_softvc.postnet import external
 from espnet_softvc.tasks.load import pretrained
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import find_files, load_audio, save_wav
+from espnet_softvc.utils.io import (
+    check_file_name,
+    check_outputs,
+    find_files,
+    load_audio,
+    load_yaml,
+    save_wav,
+    write_lines,
+)
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
 from espnet_softvc.utils.parallel import run_jobs
+from espnet_softvc.utils.shapes import SAMPLE_RATE, UNIT_HOP
 
 _converter = None  # the process's Speech2Speech: workers forked by run_jobs inherit the parent's
 
@@ -48,23 +60,61 @@ def _convert(item, chunk_ms=None, prior=None):
     save_wav(out_path, output["wav"].numpy(), _converter.fs)
 
 
-def inputs(in_dir, out_dir):
-    """[(name, wav.scp value or None, output path)] of a wav directory, a wav.scp or a data dir."""
-    scp = in_dir / "wav.scp" if (in_dir / "wav.scp").is_file() else in_dir if in_dir.is_file() else None
+AUDIO = (".wav", ".flac", ".ogg", ".mp3")  # a single file given as IN (soundfile reads them)
+
+
+def inputs(in_dir, out_dir, allow_pipes=False):
+    """[(name, wav.scp value or None, output path)] of a wav directory, a single audio file, a wav.scp or a data
+    dir; each output checked (before any work) not to be an input and to stay inside ``out_dir``."""
+    single = in_dir.suffix.lower() in AUDIO
+    scp = in_dir / "wav.scp" if (in_dir / "wav.scp").is_file() else in_dir if in_dir.is_file() and not single else None
     if scp is not None:
-        return [(utt, value, out_dir / f"{utt}.wav") for utt, value in read_scp(scp).items()]
-    paths = find_files(in_dir, ".wav")
-    if out_dir.resolve().is_relative_to(in_dir.resolve()):
-        paths = [p for p in paths if not p.resolve().is_relative_to(out_dir.resolve())]  # a rerun: not our outputs
-        if not paths:
-            raise UserError(f"{in_dir}: no *.wav files found outside {out_dir}")
-    return [(str(p), None, out_dir / p.relative_to(in_dir)) for p in paths]
+        entries = read_scp(scp, allow_pipes=allow_pipes)
+        items = [(utt, value, out_dir / f"{check_file_name(utt, scp)}.wav") for utt, value in entries.items()]
+        sources = [value for value in entries.values() if not value.endswith("|")]
+    elif single:
+        if not in_dir.is_file():
+            raise UserError(f"{in_dir}: audio file not found")
+        target = out_dir if out_dir.suffix.lower() == ".wav" else out_dir / in_dir.with_suffix(".wav").name
+        items, sources = [(str(in_dir), None, target)], [in_dir]
+    else:
+        paths = find_files(in_dir, ".wav")
+        if out_dir.resolve().is_relative_to(in_dir.resolve()):
+            paths = [p for p in paths if not p.resolve().is_relative_to(out_dir.resolve())]  # a rerun: not ours
+            if not paths:
+                raise UserError(f"{in_dir}: no *.wav files found outside {out_dir}")
+        items, sources = [(str(p), None, out_dir / p.relative_to(in_dir)) for p in paths], paths
+    check_outputs([out for _, _, out in items], sources, items[0][2].parent if single else out_dir)
+    return items
+
+
+def todo(items, conf_path, conf):
+    """The items whose output is missing or invalid: a rerun with the same options (``conf``, kept in
+    ``conf_path``) skips the wavs already converted (written atomically: a wav there is complete)."""
+    same = conf_path.is_file() and load_yaml(conf_path) == conf
+    left = [item for item in items if not (same and _complete(item[2]))]
+    if len(left) < len(items):
+        print(f"skipping {len(items) - len(left)} of {len(items)} wavs already converted with these options")
+    write_lines(conf_path, yaml.safe_dump(conf, sort_keys=True).splitlines())
+    return left
+
+
+def _complete(path):
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return False
+    return info.samplerate == SAMPLE_RATE and info.channels == 1 and info.frames > 0 and info.frames % UNIT_HOP == 0
 
 
 def get_parser():
     parser = argparse.ArgumentParser(description="Convert every *.wav under IN_DIR into the target voice.")
-    parser.add_argument("in_dir", type=Path, help="directory of source wavs (recursive), a wav.scp or a data dir.")
-    parser.add_argument("out_dir", type=Path, help="converted 16 kHz wavs: same relative paths, or <utt>.wav.")
+    parser.add_argument(
+        "in_dir", type=Path, help="directory of source wavs (recursive), one audio file, a wav.scp or a data dir."
+    )
+    parser.add_argument(
+        "out_dir", type=Path, help="converted 16 kHz wavs: same relative paths, or <utt>.wav (a .wav for one file)."
+    )
     parser.add_argument(
         "--content_encoder",
         required=True,
@@ -95,6 +145,9 @@ def get_parser():
         help="waveform denoiser run on each source before the content encoder (offline only; default none).",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu).")
+    parser.add_argument(
+        "--allow_pipes", action="store_true", help="run the shell commands of wav.scp entries 'cmd |' (Kaldi pipes)."
+    )
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--nj", type=int, default=1, help="parallel processes (CPU; one process on an accelerator).")
     parser.add_argument(
@@ -126,7 +179,7 @@ def main(argv=None):
             raise UserError("--chunk_ms: streaming runs without --denoise (it denoises whole utterances)")
     elif args.stream_prior is not None:
         raise UserError("--stream_prior: give --chunk_ms too (it starts streams)")
-    items = inputs(args.in_dir, args.out_dir)
+    items = inputs(args.in_dir, args.out_dir, args.allow_pipes)
     options = dict(
         content_encoder=args.content_encoder,
         kmeans=args.kmeans,
@@ -151,10 +204,34 @@ def main(argv=None):
             prior = _converter.stream_prior([load_audio(p) for p in paths])
         except UserError as e:
             raise UserError(f"--stream_prior: {e}") from None
+    conf = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("in_dir", "nj")}
+    files = ("content_encoder", "kmeans", "acoustic_model", "train_config", "vocoder", "postnet", "postnet_config")
+    for key in (*files, "stream_prior"):
+        conf[key] = conf[key] and _identity(conf[key])
+    single, fresh = args.in_dir.suffix.lower() in AUDIO, not args.out_dir.exists()
+    conf_path = args.out_dir / ".softvc-convert.yaml"
+    left = items if single else todo(items, conf_path, conf)
     nj = args.nj if torch.device(args.device).type == "cpu" else 1
     job = functools.partial(_convert, chunk_ms=args.chunk_ms, prior=prior)
-    run_jobs(job, items, min(nj, len(items)), "convert")
-    print(f"wrote {len(items)} converted wavs to {args.out_dir}")
+    try:
+        if left:
+            run_jobs(job, left, min(nj, len(left)), "convert")
+    except BaseException:
+        if fresh and not any(out.exists() for _, _, out in items):  # nothing done: leave no OUT behind
+            conf_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                args.out_dir.rmdir()
+        raise
+    print(f"wrote {len(left)} converted wavs to {args.out_dir}")
+
+
+def _identity(path):
+    """A model file as the options of a rerun see it: resolved path, size and modification time."""
+    path = Path(path)
+    if not path.exists():
+        return str(path)  # an espnet_model_zoo tag
+    stat = path.stat()
+    return f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
 
 
 if __name__ == "__main__":

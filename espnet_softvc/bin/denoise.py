@@ -26,7 +26,7 @@ from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.postnet.fusion import fusion_inputs
 from espnet_softvc.tasks.load import load_postnet
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import find_files, load_audio, load_npy, save_npy, save_wav
+from espnet_softvc.utils.io import check_outputs, find_files, load_audio, load_npy, mirror, save_npy, save_wav
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
 from espnet_softvc.utils.shapes import N_MELS
 
@@ -56,15 +56,16 @@ def denoise_wavs(postnet, in_dir, out_dir, write_wav=False, vocoder_file=None):
     from espnet_softvc.vocoders import load_vocoder
 
     paths = find_files(in_dir, ".wav")
+    outs = [mirror(path, in_dir, out_dir) for path in paths]
+    check_outputs([*outs, *(out.with_suffix(".wav") for out in outs if write_wav)], paths, out_dir)
     vocoder = load_vocoder(vocoder_file) if write_wav else None
     fusion = getattr(postnet, "front_ends", None) is not None
-    for path in tqdm(paths, desc="denoise"):
+    for path, out in zip(tqdm(paths, desc="denoise"), outs):
         if fusion:  # the noisy mel with RNNoise's and DeepFilterNet3's (postnet.fusion)
             with torch.inference_mode():
                 mel = postnet(fusion_inputs(load_audio(path), path)[None])[0].numpy().T
         else:
             mel = denoise(postnet, wav_to_mel(path).T, path).T  # (128, T)
-        out = out_dir / path.relative_to(in_dir).with_suffix(".npy")
         save_npy(out, mel)
         if vocoder is not None:
             with torch.inference_mode():
@@ -88,6 +89,8 @@ def main(argv=None):
     if args.vocoder is not None and not args.write_wav:
         raise UserError("--vocoder: give --write_wav too (it vocodes the denoised mels)")
     torch.set_num_threads(1)
+    models = [args.model_file, *filter(None, (args.train_config, args.vocoder))]
+    check_outputs([args.out_dir], [args.in_dir, *models])
     postnet = load_postnet(args.model_file, args.train_config)
     wav_dir = args.in_dir.is_dir() and next(args.in_dir.rglob("*.npy"), None) is None
     if getattr(postnet, "front_ends", None) is not None and not wav_dir:
@@ -103,6 +106,10 @@ def main(argv=None):
             keys = list(reader)
         except (OSError, ValueError) as e:
             raise UserError(f"{args.in_dir}: not a readable Kaldi scp ({e})") from None
+        lines = args.in_dir.read_text().splitlines()
+        arks = {line.split(maxsplit=1)[-1].rpartition(":")[0] for line in lines if line.strip()}  # ark:offset
+        outs = [args.out_dir / "feats.ark", args.out_dir / "feats.scp"]
+        check_outputs(outs, [args.in_dir, *arks, *models], args.out_dir)
         with ark_scp_writer(args.out_dir / "feats.ark", args.out_dir / "feats.scp") as writer:
             for key in tqdm(keys, desc="denoise"):
                 writer[key] = denoise(postnet, reader[key], f"{args.in_dir}:{key}")
@@ -113,11 +120,13 @@ def main(argv=None):
     if args.write_wav:
         raise UserError(f"{args.in_dir}: --write_wav is for a directory of wavs (it holds .npy mels)")
     paths = find_files(args.in_dir, ".npy")
-    for path in tqdm(paths, desc="denoise"):
+    outs = [mirror(path, args.in_dir, args.out_dir) for path in paths]
+    check_outputs(outs, [*paths, *models], args.out_dir)
+    for path, out in zip(tqdm(paths, desc="denoise"), outs):
         mel = load_npy(path)
         if mel.ndim != 2 or mel.shape[0] != N_MELS:
             raise UserError(f"{path}: expected a ({N_MELS}, T) log-mel, got shape {mel.shape}")
-        save_npy(args.out_dir / path.relative_to(args.in_dir), denoise(postnet, mel.T, path).T)
+        save_npy(out, denoise(postnet, mel.T, path).T)
     print(f"wrote {len(paths)} denoised mels to {args.out_dir}")
 
 

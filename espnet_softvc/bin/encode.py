@@ -10,12 +10,12 @@ from pathlib import Path
 
 from espnet_softvc.units.extractor import cached_extractor
 from espnet_softvc.utils.errors import cli
-from espnet_softvc.utils.io import find_files, save_npy
+from espnet_softvc.utils.io import check_outputs, find_files, mirror, save_npy
 from espnet_softvc.utils.parallel import run_jobs
 
 
 def _process(path, in_dir, out_dir, encoder):
-    save_npy((out_dir / path.relative_to(in_dir)).with_suffix(".npy"), cached_extractor(*encoder).from_file(path))
+    save_npy(mirror(path, in_dir, out_dir), cached_extractor(*encoder).from_file(path))
 
 
 @cli
@@ -33,6 +33,8 @@ def main(argv=None):
     encoder = (args.model, args.checkpoint, args.kmeans, args.device)
     extractor = cached_extractor(*encoder)  # load (and check) the files once, before the workers fork
     paths = find_files(args.in_dir, args.extension)
+    outs = [mirror(path, args.in_dir, args.out_dir) for path in paths]
+    check_outputs(outs, [*paths, *filter(None, (args.checkpoint, args.kmeans))], args.out_dir)
     nj = args.nj if extractor.device.type == "cpu" else 1
     run_jobs(functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir, encoder=encoder), paths, nj, "units")
     print(f"wrote {len(paths)} {args.model} unit files to {args.out_dir}")

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from espnet_softvc.softvc import fast
 from espnet_softvc.tasks.load import load_acoustic
 from espnet_softvc.utils.errors import cli
-from espnet_softvc.utils.io import find_files, load_npy, save_npy, save_wav
+from espnet_softvc.utils.io import check_outputs, find_files, load_npy, mirror, save_npy, save_wav
 from espnet_softvc.utils.shapes import check_units
 from espnet_softvc.vocoders import load_vocoder
 
@@ -41,13 +41,15 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
+    paths = find_files(args.in_dir, ".npy")
+    outs = [mirror(path, args.in_dir, args.out_dir) for path in paths]
+    wavs = [out.with_suffix(".wav") for out in outs] if args.vocoder else []
+    check_outputs([*outs, *wavs], [*paths, args.checkpoint, *([args.vocoder] if args.vocoder else [])], args.out_dir)
     acoustic = load_acoustic(args.checkpoint, args.model, args.device)
     vocoder = load_vocoder(args.vocoder, args.device) if args.vocoder else None
-    paths = find_files(args.in_dir, ".npy")
-    for path in tqdm(paths, desc="generate"):
+    for path, out in zip(tqdm(paths, desc="generate"), outs):
         units = check_units(load_npy(path), args.model, path, batched=False)
         mel = acoustic.generate(units.to(args.device), precision=args.precision)  # (1, 2N, 128)
-        out = (args.out_dir / path.relative_to(args.in_dir)).with_suffix(".npy")
         save_npy(out, mel[0].T.cpu().numpy())
         if vocoder is not None:
             save_wav(out.with_suffix(".wav"), vocoder(mel[0]).numpy(), vocoder.sample_rate)

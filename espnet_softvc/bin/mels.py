@@ -9,12 +9,12 @@ from pathlib import Path
 
 from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.utils.errors import cli
-from espnet_softvc.utils.io import find_files, save_npy
+from espnet_softvc.utils.io import check_outputs, find_files, mirror, save_npy
 from espnet_softvc.utils.parallel import run_jobs
 
 
 def _process(path, in_dir, out_dir):
-    save_npy((out_dir / path.relative_to(in_dir)).with_suffix(".npy"), wav_to_mel(path))
+    save_npy(mirror(path, in_dir, out_dir), wav_to_mel(path))
 
 
 @cli
@@ -26,6 +26,7 @@ def main(argv=None):
     parser.add_argument("--nj", type=int, default=1, help="number of parallel processes.")
     args = parser.parse_args(argv)
     paths = find_files(args.in_dir, args.extension)
+    check_outputs([mirror(path, args.in_dir, args.out_dir) for path in paths], paths, args.out_dir)
     run_jobs(functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir), paths, args.nj, "mels")
     print(f"wrote {len(paths)} mels to {args.out_dir}")
 

@@ -25,6 +25,7 @@ import yaml
 from espnet2.main_funcs.pack_funcs import Archiver, pack
 
 from espnet_softvc.utils.errors import UserError, cli
+from espnet_softvc.utils.io import check_outputs
 
 UNITS = {  # discrete?: (units, the matching Soft-VC HiFi-GAN)
     True: (
@@ -168,6 +169,7 @@ def pack_model(
                 raise UserError(f"{path}: file to pack not found")
             if not path.is_relative_to(root):
                 raise UserError(f"{path}: outside --root {root}; run from the recipe directory or pass --root")
+        check_outputs([outpath], [*yaml_files.values(), *files.values(), *options], outpath.parent)
         tag = tag or train_config.parent.name
         card = model_card(config, train_config, model_file, tag, outpath, results)
         outpath.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from espnet_softvc.tasks.load import load_model, load_postnet, pretrained
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import atomic_path, load_yaml, save_wav
+from espnet_softvc.utils.io import atomic_path, check_file_name, check_outputs, load_yaml, save_wav
 from espnet_softvc.utils.kaldi_data import ark_scp_writer
 from espnet_softvc.utils.shapes import SAMPLE_RATE, check_units
 from espnet_softvc.vocoders import load_vocoder
@@ -123,16 +123,18 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
         collate_fn=SoftVCTask.build_collate_fn(None, False),
         inference=True,
     )
-    lines = Path(key_file or data_path_and_name_and_type[0][0]).read_text().splitlines()
-    total = sum(1 for line in lines if line.strip())
+    keys_path = Path(key_file or data_path_and_name_and_type[0][0])
+    utts = [line.split()[0] for line in keys_path.read_text().splitlines() if line.strip()]
+    for utt in utts if vocode else ():
+        check_file_name(utt, keys_path)  # it names output_dir/wav/<utt>.wav
     norm, wav_dir = Path(output_dir) / "norm", Path(output_dir) / "wav"
-    norm.mkdir(parents=True, exist_ok=True)
+    check_outputs([norm / "feats.ark", norm / "feats.scp", wav_dir / "wav.scp"], [keys_path], norm)
     with (
         ark_scp_writer(norm / "feats.ark", norm / "feats.scp") as feats_writer,
         atomic_path(wav_dir / "wav.scp") as wav_scp_tmp,
         open(wav_scp_tmp, "w") as wav_scp,
     ):
-        for keys, batch in tqdm(loader, total=total, desc="decode"):
+        for keys, batch in tqdm(loader, total=len(utts), desc="decode"):
             units = batch["units"][0, : batch["units_lengths"][0]]
             start = time.perf_counter()
             output = unit2speech(units, name=keys[0], vocode=False, sids=batch.get("sids", sid))
@@ -146,7 +148,7 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
                 wav_scp.write(f"{keys[0]} {wav_path}\n")
     if not vocode:
         (wav_dir / "wav.scp").unlink()
-    return total
+    return len(utts)
 
 
 def get_parser():

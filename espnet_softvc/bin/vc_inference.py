@@ -307,8 +307,13 @@ class Speech2Speech:
             wav = wav.mean(0)
         if wav.dim() != 1 or not wav.is_floating_point():
             raise UserError(f"{name}: expected a float waveform (S,) or (C, S), got {wav.dtype} {tuple(wav.shape)}")
+        if wav.numel() == 0:
+            raise UserError(f"{name}: empty audio (0 samples)")
         if not torch.isfinite(wav).all():
             raise UserError(f"{name}: audio contains NaN or Inf samples")
+        if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)) or not fs > 0 or fs != int(fs):
+            raise UserError(f"{name}: sample rate {fs!r}: give a positive whole number of Hz")
+        fs = int(fs)
         wav = wav.float().cpu()
         if fs != SAMPLE_RATE:
             wav = torchaudio.functional.resample(wav, fs, SAMPLE_RATE)

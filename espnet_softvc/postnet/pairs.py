@@ -15,7 +15,6 @@ noisy entry is (T, 384), the noisy mel followed by the mels of those denoisers' 
 """
 
 import contextlib
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from espnet_softvc.postnet.fusion import fusion_inputs
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import find_files, load_audio
 from espnet_softvc.utils.kaldi_data import ark_scp_writer, read_scp
+from espnet_softvc.utils.parallel import Pool
 
 
 def read_wavs(source):
@@ -88,11 +88,9 @@ def make_pairs(wavs, out_dir, copies=2, seed=0, recorded=(), front_ends=(), nj=1
     with (
         ark_scp_writer(out_dir / "noisy.ark", out_dir / "noisy.scp") as noisy_writer,
         ark_scp_writer(out_dir / "clean.ark", out_dir / "clean.scp") as clean_writer,
-        multiprocessing.get_context("fork").Pool(nj, initializer=torch.set_num_threads, initargs=(1,))
-        if nj > 1
-        else contextlib.nullcontext() as workers,
+        Pool(nj) if nj > 1 else contextlib.nullcontext() as workers,
     ):
-        results = workers.imap(_pair, tasks) if workers is not None else map(_pair, tasks)
+        results = workers.map(_pair, tasks) if workers is not None else map(_pair, tasks)
         for key, noisy, clean in tqdm(results, total=len(tasks), desc="noisy pairs"):
             noisy_writer[key], clean_writer[key] = noisy, clean
     _JOB.clear()

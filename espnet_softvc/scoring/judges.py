@@ -9,7 +9,9 @@ Each judge loads once per process, on first use.
 """
 
 import functools
+import math
 import re
+import unicodedata
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ ONES = (
     "seventeen eighteen nineteen"
 ).split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+QUOTES = str.maketrans("‘’‚‛ʼʹ′`´“”„‟″", "'" * 9 + '"' * 5)  # curly, modifier, prime -> straight
 
 
 def _number(n):
@@ -37,13 +40,16 @@ def _number(n):
 
 
 def normalize_text(text):
-    """The usual normalisation before WER: lower case, numbers spelled out, hyphens split, punctuation dropped
-    (apostrophes inside words kept: the dictionary has "don't"), whitespace collapsed."""
-    text = text.lower().replace("-", " ")
+    """The usual normalisation before WER: curly quotes made straight, case folded, accents dropped (NFKD without
+    its combining diacritics, U+0300-036F: "café" -> "cafe"; other scripts' marks kept), numbers spelled out, hyphens
+    split, punctuation dropped (letters of any script kept; apostrophes inside words too: the dictionary has
+    "don't"), whitespace collapsed."""
+    text = unicodedata.normalize("NFKD", text.translate(QUOTES).casefold())
+    text = unicodedata.normalize("NFC", re.sub("[\u0300-\u036f]", "", text)).replace("-", " ")
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
     text = re.sub(r"\d+", lambda m: f" {_number(int(m.group()))} ", text)
-    text = re.sub(r"[^a-z' ]+", " ", text)
-    text = re.sub(r"(^| )'+|'+( |$)", " ", text)
+    text = "".join(c if c == "'" or unicodedata.category(c)[0] in "LMN" else " " for c in text)
+    text = re.sub(r"(?<!\S)'+|'+(?!\S)", " ", text)
     return " ".join(text.split())
 
 
@@ -72,6 +78,27 @@ def transcribe(wav):
     decoder.end_utt()
     hyp = decoder.hyp()
     return hyp.hypstr if hyp is not None else ""
+
+
+SOUND_DBFS = -70.0  # a 10 ms frame whose RMS is below this is silence (16-bit dither: about -100 dBFS)
+MIN_SOUND_S = 0.5  # seconds of such frames that speaker similarity and DNSMOS need (see skip_reason)
+
+
+def skip_reason(wav):
+    """Why speaker similarity and DNSMOS must not judge a 16 kHz waveform, or None: silent (no 10 ms frame above
+    ``SOUND_DBFS``) or too short (under ``MIN_SOUND_S`` of such frames). Neither judge refuses these: resemblyzer
+    zero-pads to its 1.6 s window (silence: a similarity of about 0.4 to any speaker) and DNSMOS repeats the clip up
+    to 9 s (silence: about 1.8). Half a second of real speech still tells two speakers apart (similarity 0.68 to the
+    same VCTK speaker, 0.51 to another) and gets a DNSMOS near the full clip's; a tenth of a second does not."""
+    wav = np.asarray(wav, dtype=np.float64)
+    frames = np.pad(wav, (0, -len(wav) % 160)).reshape(-1, 160)
+    sound = 0.01 * np.count_nonzero(10 * np.log10((frames**2).mean(1) + 1e-20) > SOUND_DBFS)
+    if sound == 0:
+        peak = np.abs(wav).max(initial=0.0)
+        return f"silent (peak {20 * math.log10(peak) if peak else -math.inf:.0f} dBFS)"
+    if sound < MIN_SOUND_S:
+        return f"too short ({sound:.2f} s of sound above {SOUND_DBFS:.0f} dBFS, need >= {MIN_SOUND_S} s)"
+    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -254,8 +254,10 @@ def _vocode(mels, wav_dir, vocoder):
     """Write ``{utt: (T, 128)}`` as ``wav_dir/<utt>.wav`` with ``vocoder`` (skipped if already complete)."""
     from tqdm import tqdm
 
-    from espnet_softvc.utils.io import save_wav
+    from espnet_softvc.utils.io import check_file_name, save_wav
 
+    for utt in mels:
+        check_file_name(utt, wav_dir)
     if sorted(p.stem for p in Path(wav_dir).glob("*.wav")) == sorted(mels):
         return
     for utt, mel in tqdm(mels.items(), desc=f"vocode {wav_dir}"):

@@ -13,6 +13,9 @@ a Kaldi ``wav.scp`` works too, for ``pred_dir`` and ``ref_dir``):
   formula of ESPnet's ``evaluate_mcd``), ``log_f0_rmse`` and ``f0_corr`` (WORLD F0 on the MCD's DTW path, frames
   voiced in both).
 
+Silence and clips with under half a second of sound get no speaker similarity or DNSMOS (``judges.skip_reason``):
+their cells are NaN, ``skipped`` says why, and the summary's means leave them out (``n_skipped`` counts them).
+
 Writes ``out_dir/scores.csv`` (a row per utterance) and ``out_dir/summary.json`` (WER / CER over the whole set,
 other scores as means, and the counts).
 """
@@ -20,7 +23,6 @@ other scores as means, and the counts).
 import csv
 import json
 import math
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -30,21 +32,14 @@ from tqdm import tqdm
 from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.scoring import judges, metrics
 from espnet_softvc.utils.errors import UserError
-from espnet_softvc.utils.io import atomic_path, find_files, load_audio
+from espnet_softvc.utils.io import atomic_path, check_writable_dir, find_files, load_audio
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
+from espnet_softvc.utils.parallel import Pool
 
-MEANS = [  # per-utterance scores whose mean over the set is in the summary
-    "spk_sim",
-    "spk_sim_src",
-    "closer_to_target",
-    "dnsmos_ovrl",
-    "dnsmos_sig",
-    "dnsmos_bak",
-    "mcd",
-    "log_f0_rmse",
-    "f0_corr",
-]
-COLUMNS = ["utt", "seconds", "wer", "cer", "hyp", *MEANS]
+SIMILARITY = ["spk_sim", "spk_sim_src", "closer_to_target"]
+DNSMOS = ["dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"]
+MEANS = [*SIMILARITY, *DNSMOS, "mcd", "log_f0_rmse", "f0_corr"]  # per-utterance scores averaged in the summary
+COLUMNS = ["utt", "seconds", "wer", "cer", "hyp", *MEANS, "skipped"]
 
 
 def read_wavs(source, name):
@@ -80,10 +75,17 @@ def score_utterance(utt, wav, text=None, speaker=None, dnsmos=True, ref=None, sr
     if text is not None:
         row["hyp"] = judges.transcribe(wav)
         row["wer"], row["cer"] = judges.error_rates([text], [row["hyp"]])
+    skipped = judges.skip_reason(wav) if speaker is not None or dnsmos else None
+    if skipped is not None:  # silence or a blip: NaN similarity and DNSMOS cells, and why
+        similarity = [] if speaker is None else SIMILARITY[:1] if src is None else SIMILARITY
+        row.update(dict.fromkeys(similarity + (DNSMOS if dnsmos else []), math.nan), skipped=skipped)
+        speaker = dnsmos = None
     if speaker is not None:
         embedding = judges.speaker_embedding(wav)
         row["spk_sim"] = float(embedding @ speaker)
-        if src is not None:
+        if src is not None and (src_skipped := judges.skip_reason(src)) is not None:
+            row.update(spk_sim_src=math.nan, closer_to_target=math.nan, skipped=f"source {src_skipped}")
+        elif src is not None:
             row["spk_sim_src"] = float(embedding @ judges.speaker_embedding(src))
             row["closer_to_target"] = float(row["spk_sim"] > row["spk_sim_src"])
     if dnsmos:
@@ -108,7 +110,8 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
     the source wavs of converted speech (same ids), for the similarity to the source speaker; ``nj``: utterances
     scored in that many processes at once, in contiguous blocks (deterministic; pocketsphinx adapts its cepstral
     mean across the utterances one process decodes, so its transcripts can differ a little between nj values);
-    ``pairs=False``: no MCD / F0 even for ids in ``ref_dir`` (speaker similarity only)."""
+    ``pairs=False``: no MCD / F0 even for ids in ``ref_dir`` (speaker similarity only). The inputs and ``out_dir``
+    are checked before any judging; silent or too short reference wavs are left out of the speaker embedding."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
     if texts is not None:
@@ -116,14 +119,18 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
         if missing:
             raise UserError(f"{text}: no transcript for {len(missing)} wavs of {pred_dir} (first: {missing[0]})")
     refs = read_wavs(ref_dir, "REF_DIR") if ref_dir is not None else {}
-    speaker = judges.mean_embedding([judges.speaker_embedding(w) for w in refs.values()]) if refs else None
+    voiced = [w for w in refs.values() if judges.skip_reason(w) is None]  # the speaker: not silence or blips
+    if refs and not voiced:
+        raise UserError(f"{ref_dir}: no reference wav has {judges.MIN_SOUND_S} s of sound (all silent or too short)")
     sources = read_wavs(src_dir, "SRC_DIR") if src_dir is not None else None
     if sources is not None:
         missing = sorted(set(preds) - set(sources))
         if missing:
             raise UserError(f"{src_dir}: no source wav for {len(missing)} wavs of {pred_dir} (first: {missing[0]})")
-        if speaker is None:
+        if not refs:
             raise UserError(f"{src_dir}: the similarity to the source needs --ref_dir (the target speaker) too")
+    check_writable_dir(out_dir)  # before the judging
+    speaker = judges.mean_embedding([judges.speaker_embedding(w) for w in voiced]) if refs else None
     jobs = [
         dict(
             utt=utt,
@@ -139,14 +146,14 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
     if nj > 1 and len(jobs) > 1:
         size = math.ceil(len(jobs) / nj)
         blocks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        with multiprocessing.get_context("spawn").Pool(len(blocks), torch.set_num_threads, (1,)) as pool:
+        with Pool(len(blocks), "spawn") as pool:
             rows = [
-                row for block in tqdm(pool.imap(_score_block, blocks), total=len(blocks), desc="score") for row in block
+                row for block in tqdm(pool.map(_score_block, blocks), total=len(blocks), desc="score") for row in block
             ]
     else:
         rows = _score_block(jobs, progress=True)
     summary = summarize(rows, texts)
-    summary.update(pred_dir=str(pred_dir), ref_dir=None if ref_dir is None else str(ref_dir), n_ref_wavs=len(refs))
+    summary.update(pred_dir=str(pred_dir), ref_dir=None if ref_dir is None else str(ref_dir), n_ref_wavs=len(voiced))
     write(rows, summary, out_dir)
     return summary
 
@@ -159,10 +166,11 @@ def summarize(rows, texts):
         summary["wer"], summary["cer"] = judges.error_rates(refs, hyps)
         summary["n_words"] = sum(len(judges.normalize_text(t).split()) for t in refs)
     for key in MEANS:
-        values = [r[key] for r in rows if r.get(key) is not None]
+        values = [r[key] for r in rows if r.get(key) is not None and not math.isnan(r[key])]
         if values:
             summary[key] = float(np.mean(values))
     summary["n_paired"] = sum("mcd" in r for r in rows)
+    summary["n_skipped"] = sum("skipped" in r for r in rows)
     return summary
 
 

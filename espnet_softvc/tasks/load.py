@@ -22,6 +22,7 @@ from espnet_softvc.softvc.checkpoint import build_from_state_dict, original_stat
 from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
 from espnet_softvc.utils.archive import is_packed, model_zoo_cache, unpacked
 from espnet_softvc.utils.checkpoint import torch_load
+from espnet_softvc.utils.device import check_device
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, load_yaml
 
@@ -43,6 +44,7 @@ def load_model(model_file, train_config=None, device="cpu"):
     ``model_file`` is an ESPnet model file (its ``train_config`` defaults to ``config.yaml`` beside it) or an
     original Soft-VC checkpoint (either format; ``train_config`` must then be None).
     """
+    check_device(device)
     obj = torch_load(model_file)
     if not is_espnet_state_dict(obj):
         if train_config is not None:
@@ -91,8 +93,15 @@ def load_postnet(model_file, train_config=None):
         return postnet.eval()
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise UserError(f"{model_file}: not a denoising-postnet checkpoint nor an ESPnet model file")
-    model = (FrontEndFusion if "front_ends" in state["config"] else DenoisingPostnet)(**state["config"])
-    model.load_state_dict(state["model"])
+    config = state["config"]
+    if not isinstance(config, dict) or not isinstance(state["model"], dict):
+        raise UserError(f"{model_file}: a postnet checkpoint's config and model must be mappings")
+    try:
+        model = (FrontEndFusion if "front_ends" in config else DenoisingPostnet)(**config)
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        reason = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
+        raise UserError(f"{model_file}: not a valid postnet checkpoint ({reason})") from None
     return model.eval()
 
 
@@ -108,7 +117,13 @@ def pretrained(model_tag, cachedir=None):
         return
     source, root = (model_tag, None) if Path(model_tag).exists() else model_zoo_cache(str(model_tag), cachedir)
     with unpacked(source, root) as files:
-        yield files
+        try:
+            yield files
+        except UserError as e:  # name the packed model, not the temporary folder that is gone with the block
+            message = str(e)
+            for key, path in files.items():
+                message = message.replace(str(path), f"{model_tag} ({key})")
+            raise UserError(message) from None
 
 
 def save_espnet(model, out_dir):

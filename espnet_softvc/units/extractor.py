@@ -24,13 +24,14 @@ from espnet_softvc.units.hubert import (
 )
 from espnet_softvc.units.kmeans import MFCC_DIM, is_kmeans, kmeans_from, load_kmeans, mfcc
 from espnet_softvc.utils.checkpoint import torch_load
+from espnet_softvc.utils.device import check_device
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import load_audio
 
 
 class UnitExtractor:
     def __init__(self, kind, checkpoint=None, kmeans=None, device="cpu"):
-        self.kind, self.device = kind, torch.device(device)
+        self.kind, self.device = kind, check_device(device)
         self.encoder = self.kmeans = self.features = None
         if kind == "soft":
             if checkpoint is None:
@@ -76,7 +77,7 @@ class UnitExtractor:
         - a soft encoder of softvc-train-units: either kind, ``prefer`` ("soft" or "discrete") picks.
         """
         self = cls.__new__(cls)
-        self.device, self.encoder, self.kmeans, self.features = torch.device(device), None, None, None
+        self.device, self.encoder, self.kmeans, self.features = check_device(device), None, None, None
         obj = torch_load(content_encoder)
         if is_kmeans(obj):
             self.kind = "discrete"

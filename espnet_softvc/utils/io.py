@@ -1,6 +1,7 @@
 """Checked, atomic file I/O shared by every CLI: audio, .npy arrays, text, YAML."""
 
 import contextlib
+import errno
 import glob
 import os
 import re
@@ -140,11 +141,59 @@ def load_yaml(path):
 
 
 def find_files(in_dir, extension):
-    """Sorted files under ``in_dir`` ending in ``extension`` (like the original ``rglob``)."""
+    """Sorted files under ``in_dir`` ending in ``extension``, in any case (``x.WAV`` too), like the original
+    ``rglob``; hidden files (ours in progress) are left out."""
     in_dir = Path(in_dir)
     if not in_dir.is_dir():
         raise UserError(f"{in_dir}: input directory does not exist")
-    paths = sorted(p for p in in_dir.rglob(f"*{extension}") if p.is_file() and not p.name.startswith("."))
+    extension = extension.lower()
+    paths = sorted(
+        p for p in in_dir.rglob("*") if p.name.lower().endswith(extension) and p.is_file() and p.name[0] != "."
+    )
     if not paths:
         raise UserError(f"{in_dir}: no *{extension} files found")
     return paths
+
+
+def mirror(path, in_dir, out_dir, suffix=".npy"):
+    """The output path of ``path`` (a file under ``in_dir``): the same relative path under ``out_dir``, ``suffix``."""
+    return (Path(out_dir) / Path(path).relative_to(in_dir)).with_suffix(suffix)
+
+
+def check_file_name(name, source):
+    """``name`` (an utterance id from ``source``) as a plain file name; a path separator, ``..``, an absolute path
+    or an empty name raises ``UserError``: names from data never become paths outside the output directory."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise UserError(f"{source}: utterance id {name!r} is not a plain file name (no '/', '\\' or '..')")
+    return name
+
+
+def check_outputs(outputs, inputs, out_dir=None):
+    """Before any work: no output path resolves to an input path (symlinks followed), and ``out_dir`` (if given)
+    is a directory this process can write. Raises ``UserError`` naming the output and the input."""
+    sources = {}
+    for path in inputs:
+        sources.setdefault(Path(path).resolve(), path)
+    for path in outputs:
+        source = sources.get(Path(path).resolve())
+        if source is not None:
+            raise UserError(f"{path}: this output would overwrite the input {source}; choose another output")
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+
+
+def check_writable_dir(out_dir):
+    """Check that ``out_dir`` is, or can be made, a directory this process can write in, without making it (a
+    command that fails later leaves nothing behind): else a one-line ``UserError``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: the output directory is a file")
+    existing = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"{out_dir}: cannot write the output directory ({e.strerror or e})") from None

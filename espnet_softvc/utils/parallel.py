@@ -1,12 +1,80 @@
-"""Run one function over many files with a progress bar, in ``nj`` processes, collecting user errors."""
+"""Run one function over many files with a progress bar, in ``nj`` processes, collecting user errors.
 
+Workers never outlive their parent: each asks the kernel for SIGKILL when its parent dies (Linux
+``PR_SET_PDEATHSIG``; elsewhere a thread that watches the parent), so a parent killed by SIGINT, SIGTERM or
+SIGKILL takes its workers with it; they ignore SIGINT (Ctrl-C reaches the whole process group) and leave the
+clean-up to the parent, which terminates them on any exception or signal.
+"""
+
+import ctypes
+import functools
+import multiprocessing
+import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import threading
+import time
 
 import torch
 from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent):
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def worker_init(parent, threads=1):
+    """Pool initializer: ``threads`` torch threads, no SIGINT, and death with the process ``parent``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler (errors.cli) is not ours
+    torch.set_num_threads(threads)
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):  # not Linux
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before we asked
+        os._exit(1)
+
+
+class Pool:
+    """``nj`` worker processes (``worker_init``) of the ``multiprocessing`` ``context``. ``map`` yields results in
+    order and raises ``UserError`` if a worker dies (a plain pool would wait for its lost job for ever); leaving
+    the ``with`` block, by an exception or a signal too, terminates the workers."""
+
+    def __init__(self, nj, context="fork", threads=1):
+        before = set(multiprocessing.active_children())
+        self.pool = multiprocessing.get_context(context).Pool(nj, worker_init, (os.getpid(), threads))
+        self.workers = [p for p in multiprocessing.active_children() if p not in before]
+
+    def map(self, fn, items, desc="jobs"):
+        results = self.pool.imap(fn, items)
+        while True:
+            try:
+                yield results.next(timeout=1)
+            except StopIteration:
+                return
+            except multiprocessing.TimeoutError:
+                dead = [p for p in self.workers if p.exitcode is not None]
+                if dead:
+                    raise UserError(
+                        f"{desc}: worker process {dead[0].pid} died (exit status {dead[0].exitcode}: out of memory? "
+                        "try a smaller --nj)"
+                    ) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.pool.terminate()
+        self.pool.join()
+        return False
 
 
 def _safe_call(fn, item):
@@ -24,8 +92,9 @@ def run_jobs(fn, items, nj=1, desc=None):
     """
     items = list(items)
     if nj > 1:
-        with ProcessPoolExecutor(nj, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            results = list(tqdm(pool.map(_safe_call, [fn] * len(items), items), total=len(items), desc=desc))
+        with Pool(nj) as workers:
+            calls = workers.map(functools.partial(_safe_call, fn), items, desc)
+            results = list(tqdm(calls, total=len(items), desc=desc))
     else:
         results = [_safe_call(fn, item) for item in tqdm(items, desc=desc)]
     errors = [r for r in results if r is not None]
