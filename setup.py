@@ -32,20 +32,29 @@ setup(
         "soundfile",
         "scikit-learn",
         "librosa",
-        "noisereduce",
-        "pesq",
-        "pystoi",
-        "speechmos",
-        "pocketsphinx==5.1.1",
-        "jiwer",
-        "webrtcvad-wheels",
-        "onnxruntime",
         "tqdm",
         "pyyaml",
         "tensorboard",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    # RNNoise and DeepFilterNet3 (the fusion denoiser, softvc-convert --denoise) and the resemblyzer judge are in no
+    # extra: they install with --no-deps (scripts/setup.sh; espnet_softvc/postnet/external.py, scoring/judges.py)
+    extras_require={
+        "test": ["pytest", "ruff"],
+        # evaluation only: the outside judges of espnet_softvc/scoring/judges.py (pocketsphinx, jiwer; speechmos for
+        # DNSMOS and the onnxruntime it runs on but does not declare; webrtcvad for resemblyzer) and the metrics and
+        # baseline of research/denoise_eval.py (pesq, pystoi, noisereduce)
+        "eval": [
+            "pocketsphinx==5.1.1",
+            "jiwer",
+            "speechmos",
+            "onnxruntime",
+            "webrtcvad-wheels",
+            "pesq",
+            "pystoi",
+            "noisereduce",
+        ],
+    },
     entry_points={
         "console_scripts": [
             "softvc-mels=espnet_softvc.bin.mels:main",

@@ -34,8 +34,8 @@ import torch
 from espnet_softvc.data.corpus import build
 from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.softvc import fast
-from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import load_original, save_original
 
 FRAMES_PER_SECOND = 100
 DRAM_BYTES = 512 * 2**20

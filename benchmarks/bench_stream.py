@@ -32,7 +32,7 @@ from bench_generate import FRAMES_PER_SECOND, cached_model, corpus
 
 from espnet_softvc.bin.vc_inference import stream_latency_ms
 from espnet_softvc.softvc import fast
-from espnet_softvc.softvc.checkpoint import load_original
+from espnet_softvc.softvc.original_format import load_original
 from espnet_softvc.softvc.stream import LOOKAHEAD_MS, AcousticStream, prior_statistics
 
 PRECISIONS = ("fp32", "bf16", "int8")

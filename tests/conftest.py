@@ -137,6 +137,27 @@ def run_cli(module, *args, check=None):
     return proc
 
 
+def run_main(module, *args, check=None):
+    """``run_cli`` in this process, without an interpreter's start-up: ``module.main(args)`` with its output
+    captured, as a CompletedProcess. An exception the CLI lets through (a traceback) fails the test."""
+    import contextlib
+    import importlib
+    import io
+
+    out, err, code, threads = io.StringIO(), io.StringIO(), 0, torch.get_num_threads()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            importlib.import_module(module).main(list(map(str, args)))
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        torch.set_num_threads(threads)  # a CLI may set its own
+    proc = subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+    if check is not None:
+        assert (code == 0) == check, proc.stderr[-3000:]
+    return proc
+
+
 def assert_user_error(proc, *needles):
     """A user error: non-zero exit, a one-line ``error: ...`` naming the problem, no traceback."""
     assert proc.returncode != 0, proc.stdout
@@ -173,8 +194,8 @@ def module_prefixed(model):
 def small(tmp_path_factory):
     from originals import OriginalGenerator
 
-    from espnet_softvc.softvc.checkpoint import save_original
     from espnet_softvc.softvc.model import AcousticModel
+    from espnet_softvc.softvc.original_format import save_original
     from espnet_softvc.units.hubert import ContentEncoder
     from espnet_softvc.units.soft_encoder import SMALL_BACKBONE
 

@@ -6,7 +6,7 @@ import torch.nn as nn
 from originals import RefAcousticModel
 
 from espnet_softvc import hub
-from espnet_softvc.softvc.checkpoint import load_original, save_original
+from espnet_softvc.softvc.original_format import load_original, save_original
 from espnet_softvc.utils.errors import UserError
 
 

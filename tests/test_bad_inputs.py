@@ -19,8 +19,8 @@ import torchaudio
 import yaml
 
 from espnet_softvc.feats.log_mel import wav_to_mel
-from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.utils.io import load_audio
 from tests.conftest import assert_user_error, copy_recipe, recipe_env, run_cli, task_args
 

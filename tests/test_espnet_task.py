@@ -19,9 +19,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.espnet_model import SoftVC
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import load_original, save_original
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import TOKEN_OFFSET
 from tests.conftest import NUM_TRAIN, REPO, TRAIN, assert_user_error, dev_units, epoch_results, run_cli, task_args
@@ -198,7 +198,8 @@ def test_espnet_ttstask_loads_discrete_softvc_after_import(trained, dumps, tmp_p
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = Unit2Speech(trained.dir / "config.yaml", trained.dir / "valid.loss.ave.pth")(units, vocode=False)
-    assert np.array_equal(np.load(tmp_path / "feat_gen.npy"), expected["feat_gen"].numpy())
+    # another process: its thread count may sum in another order (the tolerance of every cross-process decode)
+    np.testing.assert_allclose(np.load(tmp_path / "feat_gen.npy"), expected["feat_gen"].numpy(), rtol=0, atol=1e-5)
 
 
 def test_registration_into_an_already_imported_tts_task():

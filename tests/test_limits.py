@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.units.hubert import ContentEncoder
 from espnet_softvc.units.soft_encoder import SMALL_BACKBONE
 from espnet_softvc.utils.io import save_npy

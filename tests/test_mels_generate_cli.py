@@ -10,8 +10,8 @@ import torch.nn.functional as F
 import torchaudio
 
 from espnet_softvc.feats.log_mel import SoftVCLogMel
-from espnet_softvc.softvc.checkpoint import load_original, save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import load_original, save_original
 from tests.conftest import REALDEV, assert_user_error, run_cli
 
 

@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from espnet_softvc.bin.pack import pack_model
-from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.utils.archive import unpack, unpacked
 from espnet_softvc.utils.errors import UserError
 from tests.conftest import assert_user_error, run_cli

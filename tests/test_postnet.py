@@ -306,7 +306,7 @@ def test_postnet_option_second_stage_and_unit2speech(tmp_path):
     from espnet_softvc.bin.softvc_inference import Unit2Speech
     from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
     from espnet_softvc.tasks.load import load_postnet
-    from espnet_softvc.utils.checkpoint import torch_load
+    from espnet_softvc.utils.torch_files import torch_load
 
     rng = np.random.default_rng(0)
     with (
@@ -404,7 +404,7 @@ def test_real_noise_scoring_against_rnnoise_and_deepfilternet3(tmp_path, checkpo
 
     import soundfile as sf
 
-    from espnet_softvc.scoring.results import denoising_table
+    from espnet_softvc.scoring.stage_sections import denoising_table
     from espnet_softvc.utils.io import load_audio
     from tests.conftest import REALDEV
 

@@ -2,8 +2,9 @@
 its inputs, workers die with their parent on any signal, one-line errors instead of tracebacks, reruns skip what
 is done, and nothing touches the network at import or model load.
 
-Every case runs the command as a user does (``python -m``) and checks the exit, the one ``error:`` line and that
-nothing was written where it must not be.
+Every case runs the command's ``main`` as ``python -m`` would (in this process, to spare the start-up; the signal
+and network cases in their own processes) and checks the exit, the one ``error:`` line and that nothing was written
+where it must not be.
 """
 
 import os
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import assert_user_error, run_cli, small_s2s
+from conftest import assert_user_error, run_main, small_s2s
 
 from espnet_softvc.utils.errors import UserError
 
@@ -69,7 +70,7 @@ def test_an_utterance_id_that_is_not_a_file_name_is_refused_before_any_work(smal
     (tmp_path / "wav.scp").write_text(f"{utt} {wav}\n")
     out = tmp_path / "deep" / "er" / "out"
     before = snapshot(tmp_path)
-    proc = run_cli(CONVERT, tmp_path / "wav.scp", out, *convert_args(small))
+    proc = run_main(CONVERT, tmp_path / "wav.scp", out, *convert_args(small))
     assert_user_error(proc, "wav.scp", f"utterance id {utt!r} is not a plain file name")
     assert snapshot(tmp_path) == before and not out.exists()
 
@@ -90,13 +91,13 @@ def test_convert_refuses_a_wav_scp_whose_wavs_lie_in_out(small, tmp_path):
     wav = write_speech(out / "utt1.wav")
     (tmp_path / "wav.scp").write_text(f"utt1 {wav}\n")
     before = snapshot(tmp_path)
-    proc = run_cli(CONVERT, tmp_path / "wav.scp", out, *convert_args(small))
+    proc = run_main(CONVERT, tmp_path / "wav.scp", out, *convert_args(small))
     assert_user_error(proc, "utt1.wav: this output would overwrite the input")
     assert snapshot(tmp_path) == before
     link = tmp_path / "link"  # the same through a symbolic link
     link.symlink_to(out)
     (tmp_path / "wav.scp").write_text(f"utt1 {link / 'utt1.wav'}\n")
-    assert_user_error(run_cli(CONVERT, tmp_path / "wav.scp", out, *convert_args(small)), "would overwrite the input")
+    assert_user_error(run_main(CONVERT, tmp_path / "wav.scp", out, *convert_args(small)), "would overwrite the input")
 
 
 def test_denoise_generate_and_checkpoint_refuse_to_overwrite_their_inputs(small, models, tmp_path):
@@ -119,7 +120,7 @@ def test_denoise_generate_and_checkpoint_refuse_to_overwrite_their_inputs(small,
     ]
     espnet_before = snapshot(models / "espnet")
     for module, args, needle in cases:
-        assert_user_error(run_cli(module, *args), needle)
+        assert_user_error(run_main(module, *args), needle)
     assert snapshot(tmp_path) == before and snapshot(models / "espnet") == espnet_before
 
 
@@ -127,9 +128,9 @@ def test_an_unwritable_out_is_reported_before_any_conversion(small, tmp_path):
     write_speech(tmp_path / "in" / "ok.wav")
     (tmp_path / "in" / "broken.wav").write_text("not audio\n")  # converting first would report this file
     (tmp_path / "file").write_text("")
-    proc = run_cli(CONVERT, tmp_path / "in", tmp_path / "file" / "out", *convert_args(small))
+    proc = run_main(CONVERT, tmp_path / "in", tmp_path / "file" / "out", *convert_args(small))
     assert_user_error(proc, "file/out: cannot write the output directory")
-    proc = run_cli(CONVERT, tmp_path / "in", tmp_path / "file", *convert_args(small))
+    proc = run_main(CONVERT, tmp_path / "in", tmp_path / "file", *convert_args(small))
     assert_user_error(proc, "file: the output directory is a file")
 
 
@@ -191,7 +192,7 @@ def test_a_missing_or_unknown_device_is_one_line(small, tmp_path):
             (GENERATE, ["soft", tmp_path / "units", tmp_path / "o3", "--checkpoint", small / "acoustic-soft.pt"]),
         ]
         for module, args in cases:
-            assert_user_error(run_cli(module, *args, "--device", device), f"--device {device}: ")
+            assert_user_error(run_main(module, *args, "--device", device), f"--device {device}: ")
         with pytest.raises(UserError, match=f"--device {device}: "):
             small_s2s(small, device=device)
 
@@ -203,18 +204,18 @@ def test_malformed_postnet_checkpoints_are_one_line(small, models, tmp_path):
     (tmp_path / "mels").mkdir()
     np.save(tmp_path / "mels" / "a.npy", wav_to_mel(tmp_path / "in" / "a.wav"))
     for name in ("bad_config.pt", "list_config.pt", "bad_weights.pt"):
-        proc = run_cli(DENOISE, tmp_path / "mels", tmp_path / "o", "--model_file", models / name)
+        proc = run_main(DENOISE, tmp_path / "mels", tmp_path / "o", "--model_file", models / name)
         assert_user_error(proc, name)
-        proc = run_cli(CONVERT, tmp_path / "in", tmp_path / "o2", *convert_args(small), "--postnet", models / name)
+        proc = run_main(CONVERT, tmp_path / "in", tmp_path / "o2", *convert_args(small), "--postnet", models / name)
         assert_user_error(proc, name)
 
 
 def test_checkpoint_conversion_into_a_directory_or_a_file_is_one_line(small, models, tmp_path):
     (tmp_path / "dir").mkdir()
     (tmp_path / "file").write_text("")
-    proc = run_cli(CHECKPOINT, "to-original", models / "espnet/model.pth", tmp_path / "dir")
+    proc = run_main(CHECKPOINT, "to-original", models / "espnet/model.pth", tmp_path / "dir")
     assert_user_error(proc, "dir: is a directory")
-    proc = run_cli(CHECKPOINT, "to-espnet", small / "acoustic-soft.pt", tmp_path / "file")
+    proc = run_main(CHECKPOINT, "to-espnet", small / "acoustic-soft.pt", tmp_path / "file")
     assert_user_error(proc, "file: the output directory is a file")
 
 
@@ -233,20 +234,20 @@ def test_speech2speech_refuses_a_bad_rate_or_empty_audio(small):
 def test_pipes_run_with_allow_pipes_and_a_single_wav_converts(small, tmp_path):
     wav = write_speech(tmp_path / "src" / "a.wav")
     (tmp_path / "wav.scp").write_text(f"utt1 cat {wav} |\n")
-    proc = run_cli(CONVERT, tmp_path / "wav.scp", tmp_path / "o", *convert_args(small))
+    proc = run_main(CONVERT, tmp_path / "wav.scp", tmp_path / "o", *convert_args(small))
     assert_user_error(proc, "utt1 is a shell pipe; pass --allow_pipes to run it")
-    run_cli(CONVERT, tmp_path / "wav.scp", tmp_path / "o", *convert_args(small), "--allow_pipes", check=True)
+    run_main(CONVERT, tmp_path / "wav.scp", tmp_path / "o", *convert_args(small), "--allow_pipes", check=True)
     assert sf.info(tmp_path / "o" / "utt1.wav").frames == 8000
-    run_cli(CONVERT, wav, tmp_path / "one", *convert_args(small), check=True)  # a wav, not a wav.scp
-    run_cli(CONVERT, wav, tmp_path / "two" / "b.wav", *convert_args(small), check=True)
+    run_main(CONVERT, wav, tmp_path / "one", *convert_args(small), check=True)  # a wav, not a wav.scp
+    run_main(CONVERT, wav, tmp_path / "two" / "b.wav", *convert_args(small), check=True)
     assert sf.info(tmp_path / "one" / "a.wav").frames == sf.info(tmp_path / "two" / "b.wav").frames == 8000
-    assert_user_error(run_cli(CONVERT, wav, wav, *convert_args(small)), "a.wav: this output would overwrite")
+    assert_user_error(run_main(CONVERT, wav, wav, *convert_args(small)), "a.wav: this output would overwrite")
 
 
 def test_uppercase_extensions_are_converted(small, tmp_path):
     write_speech(tmp_path / "in" / "LOUD.WAV")
     write_speech(tmp_path / "in" / "quiet.wav")
-    run_cli(CONVERT, tmp_path / "in", tmp_path / "out", *convert_args(small), check=True)
+    run_main(CONVERT, tmp_path / "in", tmp_path / "out", *convert_args(small), check=True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name[0] != ".") == ["LOUD.WAV", "quiet.wav"]
 
 
@@ -266,14 +267,14 @@ def test_a_rerun_skips_complete_outputs_and_redoes_missing_or_stale_ones(small, 
     for i in range(3):
         write_speech(tmp_path / "in" / f"{i}.wav", seed=i)
     out = tmp_path / "out"
-    run_cli(CONVERT, tmp_path / "in", out, *convert_args(small), check=True)
+    run_main(CONVERT, tmp_path / "in", out, *convert_args(small), check=True)
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")}
     (out / "1.wav").unlink()
     (out / "2.wav").write_bytes(b"RIFF")  # not a wav: redone
-    proc = run_cli(CONVERT, tmp_path / "in", out, *convert_args(small), check=True)
+    proc = run_main(CONVERT, tmp_path / "in", out, *convert_args(small), check=True)
     assert "skipping 1 of 3 wavs already converted" in proc.stdout, proc.stdout
     assert (out / "0.wav").stat().st_mtime_ns == stamps["0.wav"] and sf.info(out / "2.wav").frames == 8000
-    proc = run_cli(CONVERT, tmp_path / "in", out, *convert_args(small, "discrete"), check=True)  # other model
+    proc = run_main(CONVERT, tmp_path / "in", out, *convert_args(small, "discrete"), check=True)  # other model
     assert "skipping" not in proc.stdout and (out / "0.wav").stat().st_mtime_ns != stamps["0.wav"]
 
 

@@ -1,4 +1,5 @@
-"""Results table (``scoring.results``, softvc-results) and FastSpeech2 baseline data (``bin.baseline_data``)."""
+"""Results table (``scoring.results`` and the scoring modules it draws on, softvc-results) and FastSpeech2 baseline
+data (``bin.baseline_data``)."""
 
 import csv
 import datetime
@@ -16,6 +17,10 @@ import yaml
 
 from espnet_softvc.bin import baseline_data
 from espnet_softvc.scoring import results
+from espnet_softvc.scoring.mel_scores import score
+from espnet_softvc.scoring.plots import plot_curves
+from espnet_softvc.scoring.results_table import Row
+from espnet_softvc.scoring.wav_judging import Judging
 from espnet_softvc.utils.errors import UserError
 from tests.conftest import assert_user_error, run_cli
 
@@ -28,10 +33,10 @@ def log_mel(frames):
 
 def test_score_identical_and_offset():
     ref = {"a": log_mel(120), "b": log_mel(80)}
-    same = results.score(ref, ref)
+    same = score(ref, ref)
     assert same["l1"] == 0 and same["lsd"] == 0 and same["mcd"] == pytest.approx(0, abs=1e-9)
     assert math.isinf(same["mel_snr"]) and same["length_error"] == 0
-    shifted = results.score({k: v + 0.25 for k, v in ref.items()}, ref)
+    shifted = score({k: v + 0.25 for k, v in ref.items()}, ref)
     assert shifted["l1"] == pytest.approx(0.25)
     assert shifted["lsd"] == pytest.approx(20 * math.log10(math.e) * 0.25)
     assert shifted["mel_snr"] == pytest.approx(-20 * math.log10(math.exp(0.25) - 1))
@@ -41,10 +46,10 @@ def test_score_identical_and_offset():
 def test_score_truncates_to_common_length_and_reports_length_error():
     ref = {"a": log_mel(100)}
     longer = {"a": np.concatenate([ref["a"] + 1.0, log_mel(10)])}  # 10 extra frames
-    scores = results.score(longer, ref)
+    scores = score(longer, ref)
     assert scores["l1"] == pytest.approx(1.0) and scores["length_error"] == pytest.approx(10.0)
     with pytest.raises(UserError, match="zz"):
-        results.score({"zz": ref["a"]}, ref)
+        score({"zz": ref["a"]}, ref)
 
 
 def _write_npy_scp(directory, mels):
@@ -137,12 +142,12 @@ def test_results_table_values_and_footnotes(fake_run):
 def test_curves_plot_wer_against_training_time(tmp_path):
     """curves.png's right panel: each trained row's WER at its training time, reference rows as lines."""
     rows = [
-        results.Row("ground truth", "gt", "ground_truth", values={"wer": 28.8}),
-        results.Row("Soft-VC soft", "s", "softvc_soft", values={"wer": 83.0, "train_time": 900.0},
+        Row("ground truth", "gt", "ground_truth", values={"wer": 28.8}),
+        Row("Soft-VC soft", "s", "softvc_soft", values={"wer": 83.0, "train_time": 900.0},
                     curves={"train": [(450.0, 0.6), (900.0, 0.5)], "valid": [(450.0, 0.55), (900.0, 0.48)]}),
-        results.Row("Tacotron2", "t", "tacotron2", values={"train_time": 700.0}, curves={"valid": [(700.0, 0.9)]}),
+        Row("Tacotron2", "t", "tacotron2", values={"train_time": 700.0}, curves={"valid": [(700.0, 0.9)]}),
     ]  # fmt: skip
-    points = results.plot_curves(rows, tmp_path / "curves.png")
+    points = plot_curves(rows, tmp_path / "curves.png")
     assert points == {"ground truth": (None, 28.8), "Soft-VC soft": (900.0, 83.0)}  # no WER: not drawn
     pixels = plt.imread(tmp_path / "curves.png")
     assert pixels.shape[1] > 2 * pixels.shape[0] * 0.9 and pixels.std() > 0.05  # two panels, drawn
@@ -224,7 +229,7 @@ def test_judged_rows_and_reference_rows(tmp_path, slt_wavs):
     _fake_model(model, "softvc", dict(discrete=True), {1: {"train": {"loss": 1.0}, "valid": {"loss": 1.0}}}, None)
     blurred = {u: np.repeat(m.reshape(-1, 16, 8).mean(-1), 8, -1)[:, :128] for u, m in refs.items()}  # 16 bands
     _write_npy_scp(model / "decode_dev" / "norm", blurred)
-    judging = results.Judging(tmp_path / "text", tmp_path / "wav.scp", tmp_path / "exp" / "reference")
+    judging = Judging(tmp_path / "text", tmp_path / "wav.scp", tmp_path / "exp" / "reference")
     rows = results.write_results(tmp_path / "exp", tmp_path / "dump", tmp_path / "out", judging=judging)
     by_tag = {row.tag: row for row in rows}
     assert [row.tag for row in rows][:2] == ["ground_truth", "resynthesis_gl"]

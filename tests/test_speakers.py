@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.softvc.stream import AcousticStream
 from espnet_softvc.utils.errors import UserError
 from tests.conftest import TRAIN, assert_user_error, dev_units, epoch_results, run_cli, task_args

@@ -169,7 +169,7 @@ def models(tmp_path_factory):
     the ParallelWaveGAN format (config.yml beside it)."""
     from espnet2.gan_tts.hifigan import HiFiGANGenerator
 
-    from espnet_softvc.softvc.checkpoint import save_original
+    from espnet_softvc.softvc.original_format import save_original
     from espnet_softvc.units.hubert import ContentEncoder
     from espnet_softvc.units.soft_encoder import SMALL_BACKBONE
 

@@ -256,7 +256,7 @@ def test_speaker_probe_separates_speaker_information_from_content():
 
 
 def test_parallel_label_transfer_follows_the_alignment(tiny_corpus):
-    from espnet_softvc.units.parallel import transfer_labels
+    from espnet_softvc.units.label_transfer import transfer_labels
     from espnet_softvc.utils.io import load_audio
 
     wav = load_audio(sorted((tiny_corpus / "wavs" / "train").glob("*.wav"))[0])

@@ -8,8 +8,8 @@ import yaml
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
 from originals import OriginalGenerator
 
-from espnet_softvc.softvc.checkpoint import save_original
 from espnet_softvc.softvc.model import AcousticModel
+from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.vocoders import GriffinLim, load_vocoder
 from tests.conftest import assert_user_error, run_cli

@@ -28,8 +28,8 @@ from tqdm import tqdm
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path
 from espnet_softvc.utils.kaldi_data import load_wav_entry, merge_scp, read_ark_entry, read_scp, write_ark_scp
-from espnet_softvc.utils.parallel import run_jobs
 from espnet_softvc.utils.shapes import FRAMES_PER_UNIT, HOP, SAMPLE_RATE
+from espnet_softvc.utils.workers import run_jobs
 
 # The pitch/energy settings of conf/*fastspeech2*.yaml (pitch_extract_conf / energy_extract_conf).
 PITCH_CONF = dict(fs=SAMPLE_RATE, n_fft=1024, hop_length=HOP, f0min=60, f0max=500, reduction_factor=1)

@@ -8,7 +8,7 @@ checkpoints. The tensors are copied unchanged, so the round trip is bit-exact.
 import argparse
 from pathlib import Path
 
-from espnet_softvc.softvc.checkpoint import save_original
+from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.tasks.load import load_model, save_espnet
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import check_outputs

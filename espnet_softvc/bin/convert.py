@@ -43,8 +43,8 @@ from espnet_softvc.utils.io import (
     write_lines,
 )
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
-from espnet_softvc.utils.parallel import run_jobs
 from espnet_softvc.utils.shapes import SAMPLE_RATE, UNIT_HOP
+from espnet_softvc.utils.workers import run_jobs
 
 _converter = None  # the process's Speech2Speech: workers forked by run_jobs inherit the parent's
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from espnet_softvc.units.extractor import cached_extractor
 from espnet_softvc.utils.errors import cli
 from espnet_softvc.utils.io import check_outputs, find_files, mirror, save_npy
-from espnet_softvc.utils.parallel import run_jobs
+from espnet_softvc.utils.workers import run_jobs
 
 
 def _process(path, in_dir, out_dir, encoder):

@@ -10,7 +10,7 @@ from pathlib import Path
 from espnet_softvc.feats.log_mel import wav_to_mel
 from espnet_softvc.utils.errors import cli
 from espnet_softvc.utils.io import check_outputs, find_files, mirror, save_npy
-from espnet_softvc.utils.parallel import run_jobs
+from espnet_softvc.utils.workers import run_jobs
 
 
 def _process(path, in_dir, out_dir):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from espnet_softvc.scoring.results import Judging, write_results
+from espnet_softvc.scoring.results import write_results
+from espnet_softvc.scoring.wav_judging import Judging
 from espnet_softvc.utils.errors import UserError, cli
 
 

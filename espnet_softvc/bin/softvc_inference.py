@@ -138,7 +138,7 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
             units = batch["units"][0, : batch["units_lengths"][0]]
             start = time.perf_counter()
             output = unit2speech(units, name=keys[0], vocode=False, sids=batch.get("sids", sid))
-            frames = output["feat_gen"].size(0)  # ESPnet's decode-log lines, read by scoring/results.py (RTF)
+            frames = output["feat_gen"].size(0)  # ESPnet's decode-log lines, read by scoring/exp_dirs.py (RTF)
             logging.info(f"inference speed = {frames / (time.perf_counter() - start):.1f} frames / sec.")
             logging.info(f"{keys[0]} (size:{units.size(0)}->{frames})")
             feats_writer[keys[0]] = output["feat_gen"].float().cpu().numpy()

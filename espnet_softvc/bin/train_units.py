@@ -6,7 +6,7 @@
    (``softvc-encode soft --checkpoint``; ``softvc-encode discrete --checkpoint`` gives the units it predicts).
    With ``--extra_train``, it learns on other voices too (speaker-independent units): an utterance of another voice
    whose text is also a training sentence learns the target's units of that sentence, aligned by DTW
-   (``espnet_softvc.units.parallel``); one without such a partner learns its own k-means units.
+   (``espnet_softvc.units.label_transfer``); one without such a partner learns its own k-means units.
 3. ``--probe``: the speaker probe (``espnet_softvc.units.probe``, lower is better) of mean log-mels (the
    speaker-dependent reference), the k-means units, the soft units and the encoder's predicted units.
 ``train_log.yaml`` holds the k-means facts, the encoder's losses and dev accuracy, and the probe.
@@ -30,7 +30,7 @@ from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.hubert import HOP
 from espnet_softvc.units.kmeans import learn_kmeans, mfcc, save_kmeans
-from espnet_softvc.units.parallel import transfer_labels
+from espnet_softvc.units.label_transfer import transfer_labels
 from espnet_softvc.units.probe import speaker_probe
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 from espnet_softvc.utils.errors import UserError, cli

@@ -40,14 +40,14 @@ import torchaudio
 from espnet_softvc.bin.softvc_inference import Unit2Speech
 from espnet_softvc.postnet import external
 from espnet_softvc.softvc import stream
-from espnet_softvc.softvc.checkpoint import original_state_dict
+from espnet_softvc.softvc.original_format import original_state_dict
 from espnet_softvc.tasks.load import is_espnet_state_dict, pretrained
 from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.hubert import PAD, is_content_encoder
 from espnet_softvc.units.kmeans import is_kmeans
-from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import HOP, N_MELS, SAMPLE_RATE, UNIT_HOP
+from espnet_softvc.utils.torch_files import torch_load
 from espnet_softvc.vocoders.hifigan import SoftVCHiFiGAN, generator_state_dict
 
 MIN_UNITS = 2  # the acoustic model's first InstanceNorm needs 2 frames: 40 ms of audio

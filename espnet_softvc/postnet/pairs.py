@@ -27,7 +27,7 @@ from espnet_softvc.postnet.fusion import fusion_inputs
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import find_files, load_audio
 from espnet_softvc.utils.kaldi_data import ark_scp_writer, read_scp
-from espnet_softvc.utils.parallel import Pool
+from espnet_softvc.utils.workers import Pool
 
 
 def read_wavs(source):

@@ -5,10 +5,13 @@
 - DNSMOS P.835 (SIG / BAK / OVRL): speechmos;
 - F0: WORLD (pyworld, as ESPnet's ``evaluate_f0``) for log-F0 RMSE and correlation.
 
-Each judge loads once per process, on first use.
+Each judge loads once per process, on first use. They are an optional extra (``pip install 'espnet-softvc[eval]'``,
+resemblyzer then with ``--no-deps``, as ``scripts/setup.sh``): nothing imports them before a judge is asked for, and
+a missing one is a one-line error saying how to install it (``_import``).
 """
 
 import functools
+import importlib
 import math
 import re
 import unicodedata
@@ -16,6 +19,7 @@ import unicodedata
 import numpy as np
 import torch
 
+from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import SAMPLE_RATE
 
 ONES = (
@@ -24,6 +28,22 @@ ONES = (
 ).split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 QUOTES = str.maketrans("‘’‚‛ʼʹ′`´“”„‟″", "'" * 9 + '"' * 5)  # curly, modifier, prime -> straight
+
+
+EVAL = "pip install 'espnet-softvc[eval]'"
+# resemblyzer's declared dependencies do not install on Python 3.11 (scripts/setup.sh): it comes on its own, its
+# webrtcvad with the extra (webrtcvad-wheels)
+INSTALL = {"resemblyzer": f"{EVAL} && pip install --no-deps resemblyzer==0.1.4"}
+
+
+def _import(name):
+    """Module ``name`` of an outside judge; if it (or a package it needs) is not installed, a UserError naming the
+    missing package and how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        missing = (e.name or name).partition(".")[0]
+        raise UserError(f"{missing} is not installed: {INSTALL.get(missing, EVAL)}") from None
 
 
 def _number(n):
@@ -55,8 +75,7 @@ def normalize_text(text):
 
 def error_rates(references, hypotheses):
     """WER and CER in percent (jiwer) of normalised texts over the whole set: errors / reference words (chars)."""
-    import jiwer
-
+    jiwer = _import("jiwer")
     refs = [normalize_text(r) for r in references]
     hyps = [normalize_text(h) for h in hypotheses]
     return 100 * jiwer.process_words(refs, hyps).wer, 100 * jiwer.process_characters(refs, hyps).cer
@@ -64,9 +83,8 @@ def error_rates(references, hypotheses):
 
 @functools.lru_cache(maxsize=1)
 def _decoder():
-    from pocketsphinx import Decoder
-
-    return Decoder(loglevel="FATAL")  # en-us acoustic model, en-us.lm.bin and cmudict from the wheel, 16 kHz
+    # en-us acoustic model, en-us.lm.bin and cmudict from the wheel, 16 kHz
+    return _import("pocketsphinx").Decoder(loglevel="FATAL")
 
 
 def transcribe(wav):
@@ -103,16 +121,13 @@ def skip_reason(wav):
 
 @functools.lru_cache(maxsize=1)
 def _voice_encoder():
-    from resemblyzer import VoiceEncoder
-
-    return VoiceEncoder("cpu", verbose=False)  # pretrained.pt from the wheel
+    return _import("resemblyzer").VoiceEncoder("cpu", verbose=False)  # pretrained.pt from the wheel
 
 
 def speaker_embedding(wav):
     """16 kHz float waveform -> resemblyzer's (256,) unit-norm utterance embedding (its own preprocessing:
     loudness normalisation and VAD trimming of long silences)."""
-    from resemblyzer import preprocess_wav
-
+    preprocess_wav = _import("resemblyzer").preprocess_wav
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a small LSTM: extra threads only wait on each other
     try:
@@ -132,8 +147,7 @@ def mean_embedding(embeddings):
 
 def dnsmos(wav):
     """DNSMOS P.835 of a 16 kHz waveform: {"dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"} (1..5)."""
-    from speechmos import dnsmos as model
-
+    model = _import("speechmos.dnsmos")
     audio = np.asarray(wav, dtype=np.float32)
     peak = np.abs(audio).max()
     scores = model.run(audio / peak if peak > 1 else audio, sr=SAMPLE_RATE)

@@ -34,7 +34,7 @@ from espnet_softvc.scoring import judges, metrics
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, check_writable_dir, find_files, load_audio
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
-from espnet_softvc.utils.parallel import Pool
+from espnet_softvc.utils.workers import Pool
 
 SIMILARITY = ["spk_sim", "spk_sim_src", "closer_to_target"]
 DNSMOS = ["dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"]

@@ -18,13 +18,13 @@ import torch
 
 from espnet_softvc.postnet.fusion import FrontEndFusion
 from espnet_softvc.postnet.model import DenoisingPostnet
-from espnet_softvc.softvc.checkpoint import build_from_state_dict, original_state_dict
 from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
+from espnet_softvc.softvc.original_format import build_from_state_dict, original_state_dict
 from espnet_softvc.utils.archive import is_packed, model_zoo_cache, unpacked
-from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.device import check_device
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, load_yaml
+from espnet_softvc.utils.torch_files import torch_load
 
 
 def is_espnet_state_dict(obj):

@@ -37,13 +37,13 @@ from espnet2.utils.types import int_or_none
 from espnet2.utils.yaml_no_alias_safe_dump import yaml_no_alias_safe_dump
 
 from espnet_softvc.postnet.espnet_model import MelDenoiser
-from espnet_softvc.softvc.checkpoint import original_state_dict
 from espnet_softvc.softvc.espnet_model import ESPnetSoftVCModel, SoftVC
-from espnet_softvc.utils.checkpoint import load_trainer_checkpoint, torch_load
+from espnet_softvc.softvc.original_format import original_state_dict
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 from espnet_softvc.utils.kaldi_data import CheckedLoader
 from espnet_softvc.utils.shapes import N_MELS, PAD_ID, UNIT_TOKENS
+from espnet_softvc.utils.torch_files import load_trainer_checkpoint, torch_load
 
 tts_choices = ClassChoices(
     "tts", classes=dict(softvc=SoftVC, denoiser=MelDenoiser), type_check=AbsTTS, default="softvc"

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from espnet_softvc.units.extractor import cached_extractor
 from espnet_softvc.utils.io import atomic_path, write_lines
 from espnet_softvc.utils.kaldi_data import merge_scp, read_scp
-from espnet_softvc.utils.parallel import run_jobs
 from espnet_softvc.utils.shapes import unit_tokens
+from espnet_softvc.utils.workers import run_jobs
 
 
 def _dump_shard(job, out_dir, encoder):

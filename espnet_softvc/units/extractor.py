@@ -23,10 +23,10 @@ from espnet_softvc.units.hubert import (
     load_content_encoder,
 )
 from espnet_softvc.units.kmeans import MFCC_DIM, is_kmeans, kmeans_from, load_kmeans, mfcc
-from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.device import check_device
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import load_audio
+from espnet_softvc.utils.torch_files import torch_load
 
 
 class UnitExtractor:

@@ -19,9 +19,9 @@ import torchaudio
 
 from espnet_softvc.feats.log_mel import PAD as MEL_PAD
 from espnet_softvc.feats.log_mel import LogMelSpectrogram
-from espnet_softvc.utils.checkpoint import is_state_dict, load_strict, strip_prefix, torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import N_MELS, UNIT_DIM, UNIT_HOP
+from espnet_softvc.utils.torch_files import is_state_dict, load_strict, strip_prefix, torch_load
 
 HOP = UNIT_HOP
 PAD = (400 - HOP) // 2  # samples added each side: receptive field 400, hop 320

@@ -15,10 +15,10 @@ import torchaudio
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from espnet_softvc.units.hubert import PAD
-from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 from espnet_softvc.utils.shapes import SAMPLE_RATE
+from espnet_softvc.utils.torch_files import torch_load
 
 MFCC_DIM = 39
 

@@ -7,7 +7,6 @@ TTS models read discrete units as the tokens of ``UNIT_TOKENS`` (unit u is token
 """
 
 import torch
-from espnet.nets.pytorch_backend.nets_utils import _make_pad_mask
 
 from espnet_softvc.utils.errors import UserError
 
@@ -33,12 +32,19 @@ TOKEN_OFFSET = UNIT_TOKENS.index("0")
 
 
 def valid_mask(lengths, max_length=None):
-    """(B,) lengths -> (B, L) bool, True on real positions (ESPnet's ``make_pad_mask``, negated); L defaults to
-    the longest length. ESPnet's public ``make_pad_mask`` sends tensor lengths to its ONNX-traceable variant, which
-    builds an (L, L) matrix: 3.6 GB for the 60000 frames of 10 minutes. Its list-of-lengths implementation
-    (``_make_pad_mask``, the same function's other branch) is O(B L)."""
-    lengths = torch.as_tensor(lengths)
-    return ~_make_pad_mask(lengths.cpu().long().tolist(), maxlen=max_length).to(lengths.device)
+    """(B,) lengths -> (B, L) bool, True on real positions; L defaults to the longest length and may not be shorter.
+
+    Written here, not taken from ESPnet: its public ``make_pad_mask`` / ``make_non_pad_mask`` send tensor lengths to
+    their ONNX-traceable variant, which builds an (L, L) matrix (3.6 GB for the 60000 frames of 10 minutes), and log
+    a warning on every call with a list of lengths. Comparing positions with lengths is O(B L), on the lengths'
+    device, and gives what ESPnet's list-of-lengths branch gives."""
+    lengths = torch.as_tensor(lengths).long()
+    longest = int(lengths.max()) if lengths.numel() else 0
+    if max_length is None:
+        max_length = longest
+    elif longest > max_length:
+        raise ValueError(f"valid_mask: length {longest} is longer than max_length {max_length}")
+    return torch.arange(max_length, device=lengths.device) < lengths[:, None]
 
 
 def _first_bad(bad):

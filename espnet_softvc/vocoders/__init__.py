@@ -14,9 +14,9 @@ import librosa
 import torch
 from espnet2.utils.griffin_lim import logmel2linear
 
-from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import HOP, N_FFT, N_MELS, SAMPLE_RATE
+from espnet_softvc.utils.torch_files import torch_load
 from espnet_softvc.vocoders.hifigan import generator_state_dict, load_hifigan
 from espnet_softvc.vocoders.parallel_wavegan import load_parallel_wavegan
 

@@ -12,8 +12,8 @@ import re
 import torch
 from espnet2.gan_tts.hifigan import HiFiGANGenerator
 
-from espnet_softvc.utils.checkpoint import load_strict, strip_prefix
 from espnet_softvc.utils.shapes import HOP, N_MELS, SAMPLE_RATE
+from espnet_softvc.utils.torch_files import load_strict, strip_prefix
 
 CHUNK, CONTEXT = 1000, 50  # mel frames vocoded at once (10 s), frames of context either side of a chunk
 

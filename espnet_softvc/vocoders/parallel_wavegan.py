@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import yaml
 
-from espnet_softvc.utils.checkpoint import torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import HOP, N_MELS, SAMPLE_RATE
+from espnet_softvc.utils.torch_files import torch_load
 
 GENERATORS = {
     "HiFiGANGenerator": "espnet2.gan_tts.hifigan",

@@ -7,9 +7,9 @@ older bare state_dict. A discrete model has ``encoder.embedding.weight``; a soft
 import torch
 
 from espnet_softvc.softvc.model import AcousticModel
-from espnet_softvc.utils.checkpoint import is_state_dict, load_strict, strip_prefix, torch_load
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.torch_files import is_state_dict, load_strict, strip_prefix, torch_load
 
 PUBLISHED = {
     "soft": "hubert-soft-0321fd7e.pt",
