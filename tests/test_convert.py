@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 import torchaudio
 import yaml
-from conftest import assert_user_error, module_prefixed, run_cli, small_s2s
+from conftest import assert_user_error, module_prefixed, run_cli, run_main, small_s2s
 from originals import OriginalGenerator, RefAcousticModel, RefHubert, ref_kmeans
 
 CONVERT = "espnet_softvc.bin.convert"
@@ -199,7 +199,7 @@ def test_cli_mirrors_paths_in_parallel(small, tmp_path):
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert written == sorted(names)
     args = ["--content_encoder", small / "km.pt", "--acoustic_model", small / "acoustic-soft.pt"]
-    proc = run_cli(CONVERT, tmp_path / "in", tmp_path / "o2", *args)
+    proc = run_main(CONVERT, tmp_path / "in", tmp_path / "o2", *args)
     assert_user_error(proc, "acoustic-soft.pt", "cannot take the discrete units")  # the console path, one line
 
 
@@ -443,6 +443,7 @@ def test_ten_minute_wav_converts_in_bounded_memory(small, tmp_path):
     assert peak < 1.5 * GB, f"softvc-convert peak {peak / GB:.2f} GB"
 
 
+@pytest.mark.slow  # RNNoise in two processes
 def test_source_denoiser_runs_before_the_content_encoder(small, tmp_path):
     """``--denoise rnnoise``: the noisy source is cleaned first (the output is the conversion of RNNoise's wav), which
     brings the units of real speech in real noise back towards those of the clean speech; streaming refuses it."""

@@ -11,7 +11,7 @@ from espnet_softvc.postnet.fusion import FrontEndFusion, fusion_inputs
 from espnet_softvc.postnet.model import denoise_loss
 from espnet_softvc.scoring import metrics
 from espnet_softvc.utils.errors import UserError
-from tests.conftest import REALDEV, assert_user_error, run_cli
+from tests.conftest import REALDEV, assert_user_error, run_cli, run_main
 
 torch.set_num_threads(1)
 
@@ -93,6 +93,7 @@ def test_rumble_is_low_frequency_unit_power():
         assert wav.std() == pytest.approx(1.0, rel=1e-6)
 
 
+@pytest.mark.slow  # two pair runs through RNNoise and DeepFilterNet3
 def test_fusion_pairs_are_seeded_and_parallel(speech, tmp_path):
     """make_pairs --front_ends: noisy entries (T, 384) whose first 128 bins are the plain pairs' noisy mel; the same
     pairs with 2 worker processes as with one."""
@@ -118,7 +119,7 @@ def test_fusion_pairs_are_seeded_and_parallel(speech, tmp_path):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a[:, :128], plain, atol=1e-5)
         assert np.abs(a[:, 128:256] - a[:, :128]).mean() > 0.05  # RNNoise changed the mel
-    proc = run_cli("espnet_softvc.bin.make_pairs", wavs, tmp_path / "x", "--front_ends", "wiener")
+    proc = run_main("espnet_softvc.bin.make_pairs", wavs, tmp_path / "x", "--front_ends", "wiener")
     assert proc.returncode != 0 and "invalid choice" in proc.stderr
 
 
@@ -148,7 +149,7 @@ def test_denoise_cli_fusion_on_wavs_only(tmp_path, checkpoint):
     (tmp_path / "in" / "sub").mkdir(parents=True)
     wav = load_audio(REALDEV / "vctk_p240_00000.wav").numpy()[:16000]
     sf.write(tmp_path / "in" / "sub" / "a.wav", wav, 16000)
-    run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", path, check=True)
+    run_main("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", path, check=True)
     out = np.load(tmp_path / "out" / "sub" / "a.npy")
     with torch.no_grad():  # from the file as written (16-bit)
         expected = model(fusion_inputs(load_audio(tmp_path / "in" / "sub" / "a.wav"))[None])[0].numpy().T
@@ -156,7 +157,7 @@ def test_denoise_cli_fusion_on_wavs_only(tmp_path, checkpoint):
     np.testing.assert_allclose(out, expected, atol=1e-4)
     (tmp_path / "mels").mkdir()
     np.save(tmp_path / "mels" / "m.npy", out)
-    proc = run_cli("espnet_softvc.bin.denoise", tmp_path / "mels", tmp_path / "o", "--model_file", path)
+    proc = run_main("espnet_softvc.bin.denoise", tmp_path / "mels", tmp_path / "o", "--model_file", path)
     assert_user_error(proc, "mels", "fuses waveform denoisers", "directory of wavs")
 
 

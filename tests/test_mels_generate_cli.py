@@ -12,7 +12,7 @@ import torchaudio
 from espnet_softvc.feats.log_mel import SoftVCLogMel
 from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.softvc.original_format import load_original, save_original
-from tests.conftest import REALDEV, assert_user_error, run_cli
+from tests.conftest import REALDEV, assert_user_error, run_cli, run_main
 
 
 def reference_mel(path):
@@ -65,7 +65,7 @@ def test_front_end_and_units_on_real_48_and_24_khz_audio(tmp_path, name):
 
     (tmp_path / "in").mkdir()
     shutil.copy(REALDEV / f"{name}.wav", tmp_path / "in" / "a.wav")
-    run_cli("espnet_softvc.bin.mels", tmp_path / "in", tmp_path / "out", check=True)
+    run_main("espnet_softvc.bin.mels", tmp_path / "in", tmp_path / "out", check=True)
     mel = np.load(tmp_path / "out" / "a.npy")
     ref, n_samples = reference_mel(REALDEV / f"{name}.wav")
     assert sf.info(REALDEV / f"{name}.wav").samplerate in (24000, 48000)
@@ -103,7 +103,7 @@ def test_generate_cli_round_trip(kind, tmp_path):
         units = np.random.randint(0, 100, n) if kind == "discrete" else np.random.randn(n, 256).astype(np.float32)
         np.save(units_dir / f"{name}.npy", units)
     out = tmp_path / "mels"
-    run_cli("espnet_softvc.bin.generate", kind, units_dir, out, "--checkpoint", ckpt, "--device", "cpu", check=True)
+    run_main("espnet_softvc.bin.generate", kind, units_dir, out, "--checkpoint", ckpt, "--device", "cpu", check=True)
     reloaded = load_original(ckpt)
     for name, n in lengths.items():
         mel = np.load(out / f"{name}.npy")
@@ -140,7 +140,7 @@ BAD_UNITS = {
 def test_generate_bad_units(case, checkpoints, tmp_path):
     kind, make, message = BAD_UNITS[case]
     np.save(tmp_path / f"{case}.npy", make())
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.generate", kind, tmp_path, tmp_path / "out", "--checkpoint", checkpoints / f"{kind}.pt"
     )
     assert_user_error(proc, f"{case}.npy", message)
@@ -149,17 +149,17 @@ def test_generate_bad_units(case, checkpoints, tmp_path):
 
 def test_generate_corrupt_npy_and_wrong_checkpoint(checkpoints, tmp_path):
     (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.generate", "soft", tmp_path, tmp_path / "out", "--checkpoint", checkpoints / "soft.pt"
     )
     assert_user_error(proc, "corrupt.npy", "not a readable .npy array")
     np.save(tmp_path / "corrupt.npy", np.zeros((3, 256), np.float32))
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.generate", "discrete", tmp_path, tmp_path / "out", "--checkpoint", checkpoints / "soft.pt"
     )
     assert_user_error(proc, "soft.pt", "this is a soft acoustic model, not discrete")
     torch.save({"state_dict": {"w": torch.zeros(3)}}, tmp_path / "other.pt")
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.generate", "soft", tmp_path, tmp_path / "out", "--checkpoint", tmp_path / "other.pt"
     )
     assert_user_error(proc, "other.pt", "not a Soft-VC acoustic-model checkpoint")
@@ -167,12 +167,12 @@ def test_generate_corrupt_npy_and_wrong_checkpoint(checkpoints, tmp_path):
 
 def test_mels_bad_audio(tmp_path):
     sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 22050)
-    proc = run_cli("espnet_softvc.bin.mels", tmp_path, tmp_path / "out")
+    proc = run_main("espnet_softvc.bin.mels", tmp_path, tmp_path / "out")
     assert_user_error(proc, "empty.wav", "empty audio")
     (tmp_path / "empty.wav").unlink()
     (tmp_path / "notaudio.wav").write_text("this is not a wav file\n")
-    proc = run_cli("espnet_softvc.bin.mels", tmp_path, tmp_path / "out")
+    proc = run_main("espnet_softvc.bin.mels", tmp_path, tmp_path / "out")
     assert_user_error(proc, "notaudio.wav", "not a readable audio file")
-    proc = run_cli("espnet_softvc.bin.mels", tmp_path / "missing", tmp_path / "out")
+    proc = run_main("espnet_softvc.bin.mels", tmp_path / "missing", tmp_path / "out")
     assert_user_error(proc, "missing", "does not exist")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.npy"))

@@ -16,7 +16,7 @@ from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.utils.archive import unpack, unpacked
 from espnet_softvc.utils.errors import UserError
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_cli, run_main
 
 RESULTS = """# RESULTS
 | model | L1 valid | MCD |
@@ -122,7 +122,7 @@ def postnet_recipe(recipe):
         for param in model.tts.postnet.parameters():
             param.add_(0.1 * torch.randn_like(param))
     torch.save(model.state_dict(), exp / "valid.loss.ave.pth")
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.pack",
         "--train_config",
         exp / "config.yaml",
@@ -161,7 +161,7 @@ def test_packed_model_reproduces_its_source_with_and_without_postnet(recipe, pos
 def test_pack_has_no_standalone_postnet_options(recipe, tmp_path):
     exp = recipe / "exp/softvc_soft"
     args = ["--train_config", exp / "config.yaml", "--model_file", exp / "model.pth", "--outpath", tmp_path / "x.zip"]
-    proc = run_cli("espnet_softvc.bin.pack", *args, "--postnet_config", exp / "config.yaml", "--root", recipe)
+    proc = run_main("espnet_softvc.bin.pack", *args, "--postnet_config", exp / "config.yaml", "--root", recipe)
     assert proc.returncode != 0 and "unrecognized arguments: --postnet_config" in proc.stderr
     assert not (tmp_path / "x.zip").exists()
 
@@ -184,7 +184,7 @@ def test_stats_files_are_packed_and_config_rewritten(tmp_path):
 
     with pytest.raises(UserError, match="outside --root"):
         pack_model(tmp_path / "m2.zip", root / "exp/m/config.yaml", tmp_path / "m.zip", root=root)
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.pack",
         "--train_config",
         root / "exp/m/config.yaml",

@@ -10,7 +10,7 @@ from espnet_softvc.postnet import baselines, noise
 from espnet_softvc.postnet.model import BODIES, DenoisingPostnet, denoise_loss
 from espnet_softvc.scoring import metrics
 from espnet_softvc.utils.errors import UserError
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_cli, run_main
 
 torch.set_num_threads(1)
 
@@ -178,7 +178,7 @@ def test_denoise_cli_npy_and_scp(tmp_path, checkpoint):
     for name, mel in mels.items():
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         np.save(tmp_path / "in" / name, mel.astype(np.float32))
-    run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", path, check=True)
+    run_main("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", path, check=True)
     for name, mel in mels.items():
         out = np.load(tmp_path / "out" / name)
         assert out.shape == mel.shape
@@ -188,7 +188,7 @@ def test_denoise_cli_npy_and_scp(tmp_path, checkpoint):
         assert not np.allclose(out, mel)
     with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/in.ark,{tmp_path}/in.scp") as writer:
         writer["utt1"] = mels["a.npy"].T
-    run_cli("espnet_softvc.bin.denoise", tmp_path / "in.scp", tmp_path / "scp_out", "--model_file", path, check=True)
+    run_main("espnet_softvc.bin.denoise", tmp_path / "in.scp", tmp_path / "scp_out", "--model_file", path, check=True)
     denoised = kaldiio.load_scp(str(tmp_path / "scp_out" / "feats.scp"))["utt1"]
     np.testing.assert_allclose(denoised, np.load(tmp_path / "out" / "a.npy").T, atol=1e-5)
 
@@ -210,7 +210,7 @@ def test_denoise_cli_wav_dir(tmp_path, checkpoint):
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         sf.write(tmp_path / "in" / name, wav, sr)
     args = ["--model_file", path, "--write_wav"]
-    run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", *args, check=True)
+    run_main("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", *args, check=True)
     for name in wavs:
         mel = wav_to_mel(tmp_path / "in" / name)
         out = np.load((tmp_path / "out" / name).with_suffix(".npy"))
@@ -220,7 +220,7 @@ def test_denoise_cli_wav_dir(tmp_path, checkpoint):
         np.testing.assert_allclose(out, expected, atol=1e-5)
         info = sf.info((tmp_path / "out" / name).with_suffix(".wav"))
         assert info.samplerate == 16000 and info.frames == 160 * mel.shape[1]
-    proc = run_cli("espnet_softvc.bin.denoise", tmp_path / "out", tmp_path / "x", *args)
+    proc = run_main("espnet_softvc.bin.denoise", tmp_path / "out", tmp_path / "x", *args)
     assert_user_error(proc, "--write_wav is for a directory of wavs")
 
 
@@ -234,7 +234,7 @@ def test_denoise_cli_wav_dir(tmp_path, checkpoint):
 )
 def test_denoise_cli_bad_input(tmp_path, checkpoint, array, needle):
     np.save(tmp_path / "bad.npy", array)
-    proc = run_cli("espnet_softvc.bin.denoise", tmp_path, tmp_path / "out", "--model_file", checkpoint[0])
+    proc = run_main("espnet_softvc.bin.denoise", tmp_path, tmp_path / "out", "--model_file", checkpoint[0])
     assert_user_error(proc, "bad.npy", needle)
 
 
@@ -242,7 +242,7 @@ def test_denoise_cli_not_a_checkpoint(tmp_path):
     torch.save({"weights": 1}, tmp_path / "x.pt")
     (tmp_path / "in").mkdir()
     np.save(tmp_path / "in" / "a.npy", np.zeros((128, 5), np.float32))
-    proc = run_cli("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", tmp_path / "x.pt")
+    proc = run_main("espnet_softvc.bin.denoise", tmp_path / "in", tmp_path / "out", "--model_file", tmp_path / "x.pt")
     assert_user_error(proc, "x.pt", "not a denoising-postnet checkpoint")
 
 
@@ -431,5 +431,5 @@ def test_real_noise_scoring_against_rnnoise_and_deepfilternet3(tmp_path, checkpo
     assert lines[0].startswith("## Denoising real speech in recorded noise: `denoiser_x`")
     assert any(line.startswith("| rnnoise | ") for line in lines) and sum("**" in line for line in lines) == 1
     (tmp_path / "empty").mkdir()
-    proc = run_cli("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "empty", tmp_path / "o")
+    proc = run_main("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "empty", tmp_path / "o")
     assert_user_error(proc, "empty", "no *.wav")

@@ -22,7 +22,7 @@ from espnet_softvc.scoring.plots import plot_curves
 from espnet_softvc.scoring.results_table import Row
 from espnet_softvc.scoring.wav_judging import Judging
 from espnet_softvc.utils.errors import UserError
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_cli, run_main
 
 RNG = np.random.default_rng(0)
 
@@ -202,7 +202,7 @@ def test_baseline_data_refuses_units_of_other_audio(baseline_inputs, tmp_path):
     text = tmp_path / "text"
     lines = (root / "text").read_text().splitlines()
     text.write_text("\n".join([lines[0] + " 7 7", *lines[1:]]) + "\n")  # two units too many for utt0
-    proc = run_cli("espnet_softvc.bin.baseline_data", root / "feats.scp", text, root / "wav.scp", tmp_path / "o")
+    proc = run_main("espnet_softvc.bin.baseline_data", root / "feats.scp", text, root / "wav.scp", tmp_path / "o")
     assert_user_error(proc, "utt0", "mel frames")
     assert not (tmp_path / "o" / "durations").exists()
     with pytest.raises(UserError, match="utt0 durations sum to 2"):

@@ -11,7 +11,7 @@ import torch
 
 from espnet_softvc.scoring import judges
 from espnet_softvc.utils.io import load_audio
-from tests.conftest import REALDEV, assert_user_error, run_cli
+from tests.conftest import REALDEV, assert_user_error, run_cli, run_main
 
 SCORE = "espnet_softvc.bin.score"
 
@@ -98,6 +98,7 @@ def test_pair_scores_rank_a_resynthesis_above_another_sentence(slt_wavs):
     assert 0 < resynth["mcd"] < other["mcd"] and resynth["log_f0_rmse"] < other["log_f0_rmse"], (resynth, other)
 
 
+@pytest.mark.slow  # every judge on every file: about a minute
 def test_score_cli_on_real_audio_of_any_rate_and_channels(tmp_path, slt_wavs):
     """PRED_DIR: the slt sentences (one made stereo at 44.1 kHz); REF_DIR: the same ids resynthesised; the same rows
     from --nj 2."""
@@ -154,12 +155,12 @@ def test_score_cli_errors(tmp_path, slt_wavs):
     pred.mkdir()
     shutil.copy(slt_wavs["slt0"][0], pred / "a.wav")
     (tmp_path / "text").write_text("b some words\n")
-    proc = run_cli(SCORE, pred, "--text", tmp_path / "text", "--out_dir", tmp_path / "out")
+    proc = run_main(SCORE, pred, "--text", tmp_path / "text", "--out_dir", tmp_path / "out")
     assert_user_error(proc, "text", "no transcript for 1 wavs", "a")
     (pred / "b.wav").write_bytes(b"not audio")
-    proc = run_cli(SCORE, pred, "--out_dir", tmp_path / "out")
+    proc = run_main(SCORE, pred, "--out_dir", tmp_path / "out")
     assert_user_error(proc, "b.wav", "not a readable audio file")
-    proc = run_cli(SCORE, tmp_path / "nothing", "--out_dir", tmp_path / "out")
+    proc = run_main(SCORE, tmp_path / "nothing", "--out_dir", tmp_path / "out")
     assert_user_error(proc, "nothing", "does not exist")
     assert not (tmp_path / "out").exists()
 
@@ -209,7 +210,7 @@ def test_score_cli_out_dir_that_is_a_file(tmp_path, slt_wavs):
     shutil.copy(slt_wavs["slt0"][0], pred / "a.wav")
     out = tmp_path / "out.txt"
     out.write_text("mine\n")
-    proc = run_cli(SCORE, pred, "--out_dir", out)
+    proc = run_main(SCORE, pred, "--out_dir", out)
     assert_user_error(proc, str(out))
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # no progress bar
     assert out.read_text() == "mine\n"

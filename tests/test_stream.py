@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 import torch.nn as nn
 import yaml
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, run_main
 
 CONVERT = "espnet_softvc.bin.convert"
 
@@ -257,7 +257,7 @@ def test_cli_chunk_ms_lengths_and_bad_values(models, tmp_path):
 
     written, rate = sf.read(tmp_path / "out" / "x.wav")
     assert rate == 16000 and written.shape == (320 * (load_audio(src).numel() // 320),)
-    assert_user_error(run_cli(CONVERT, tmp_path / "in", tmp_path / "o", *args, "--chunk_ms", 0), "--chunk_ms 0:")
+    assert_user_error(run_main(CONVERT, tmp_path / "in", tmp_path / "o", *args, "--chunk_ms", 0), "--chunk_ms 0:")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 import torchaudio
 import yaml
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, run_main
 from originals import RefHubert, ref_kmeans
 
 ENCODE = "espnet_softvc.bin.encode"
@@ -168,7 +168,7 @@ def test_offline_kmeans_units(offline, tmp_path):
     mtime = ark.stat().st_mtime_ns
     run_cli(DUMP, "discrete", data / "train", tmp_path / "train", "--kmeans", out / "kmeans.pt", "--nj", 2, check=True)
     assert ark.stat().st_mtime_ns == mtime
-    run_cli(DUMP, "discrete", data / "dev", tmp_path / "dev", "--kmeans", out / "kmeans.pt", check=True)
+    run_main(DUMP, "discrete", data / "dev", tmp_path / "dev", "--kmeans", out / "kmeans.pt", check=True)
     assert len((tmp_path / "dev" / "text").read_text().splitlines()) == 2
 
 
@@ -179,7 +179,7 @@ def test_soft_encoder_trains_and_encodes(offline, tmp_path):
     losses = [entry["loss"] for entry in history]
     assert len(losses) == 30 and np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.1
     assert "dev_accuracy" in history[-1]
-    proc = run_cli(DUMP, "soft", data / "dev", tmp_path / "dev", "--checkpoint", out / "soft_encoder.pt")
+    proc = run_main(DUMP, "soft", data / "dev", tmp_path / "dev", "--checkpoint", out / "soft_encoder.pt")
     assert proc.returncode == 0, proc.stderr[-2000:]
     paths = dict(line.split() for line in (data / "dev" / "wav.scp").read_text().splitlines())
     for utt, units in kaldiio.load_scp(str(tmp_path / "dev" / "units.scp")).items():
@@ -193,18 +193,20 @@ def test_user_errors(offline, hubert_files, tmp_path):
     kmeans = out / "kmeans.pt"
     (tmp_path / "empty").mkdir()
     sf.write(tmp_path / "empty" / "x.wav", np.zeros(0, dtype=np.float32), 16000)
-    proc = run_cli(ENCODE, "discrete", tmp_path / "empty", tmp_path / "o", "--kmeans", kmeans)
+    proc = run_main(ENCODE, "discrete", tmp_path / "empty", tmp_path / "o", "--kmeans", kmeans)
     assert_user_error(proc, "x.wav", "empty")
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "y.wav").write_text("not audio at all\n")
-    proc = run_cli(ENCODE, "discrete", tmp_path / "text", tmp_path / "o", "--kmeans", kmeans)
+    proc = run_main(ENCODE, "discrete", tmp_path / "text", tmp_path / "o", "--kmeans", kmeans)
     assert_user_error(proc, "y.wav", "audio")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "wav.scp").write_text(f"utt1 {tmp_path / 'text' / 'y.wav'}\n")
-    assert_user_error(run_cli(DUMP, "discrete", tmp_path / "data", tmp_path / "d", "--kmeans", kmeans), "utt1", "audio")
+    assert_user_error(
+        run_main(DUMP, "discrete", tmp_path / "data", tmp_path / "d", "--kmeans", kmeans), "utt1", "audio"
+    )
     narrow = {"n_features_in_": 39, "_n_threads": 1, "cluster_centers_": torch.randn(100, 39)}  # no "features": HuBERT
     torch.save(narrow, tmp_path / "kmeans39.pt")
-    proc = run_cli(
+    proc = run_main(
         ENCODE,
         "discrete",
         hubert_files["wav_dir"],
@@ -215,7 +217,7 @@ def test_user_errors(offline, hubert_files, tmp_path):
         hubert_files["dir"] / "discrete-v0.2.pt",
     )
     assert_user_error(proc, "kmeans39.pt", "width 39")
-    proc = run_cli(
+    proc = run_main(
         ENCODE,
         "soft",
         hubert_files["wav_dir"],
@@ -225,7 +227,7 @@ def test_user_errors(offline, hubert_files, tmp_path):
     )
     assert_user_error(proc, "discrete-v0.2.pt", "HuBERT-Discrete")
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
-    proc = run_cli(ENCODE, "soft", hubert_files["wav_dir"], tmp_path / "o", "--checkpoint", tmp_path / "other.pt")
+    proc = run_main(ENCODE, "soft", hubert_files["wav_dir"], tmp_path / "o", "--checkpoint", tmp_path / "other.pt")
     assert_user_error(proc, "other.pt", "not a bshall/hubert checkpoint")
 
 

@@ -12,7 +12,7 @@ from espnet_softvc.softvc.model import AcousticModel
 from espnet_softvc.softvc.original_format import save_original
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.vocoders import GriffinLim, load_vocoder
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_main
 
 
 def randomize(module, seed):
@@ -155,7 +155,7 @@ def test_generate_cli_writes_wavs_with_vocoder(original, tmp_path):
     save_original(randomize(AcousticModel(discrete=True), seed=3), tmp_path / "acoustic.pt")
     (tmp_path / "units" / "spk").mkdir(parents=True)
     np.save(tmp_path / "units" / "spk" / "utt1.npy", np.arange(12) % 100)
-    run_cli(
+    run_main(
         "espnet_softvc.bin.generate",
         "discrete",
         tmp_path / "units",
@@ -172,7 +172,7 @@ def test_generate_cli_writes_wavs_with_vocoder(original, tmp_path):
     expected = load_vocoder(original[1])(torch.from_numpy(mel.T)).numpy()
     assert np.abs(wav - np.clip(expected, -1, 1)).max() <= 1 / 32767 + 1e-6  # 16-bit PCM
 
-    proc = run_cli(
+    proc = run_main(
         "espnet_softvc.bin.generate",
         "discrete",
         tmp_path / "units",
