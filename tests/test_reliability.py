@@ -75,6 +75,23 @@ def test_an_utterance_id_that_is_not_a_file_name_is_refused_before_any_work(smal
     assert snapshot(tmp_path) == before and not out.exists()
 
 
+def test_decoding_and_the_results_figures_refuse_ids_that_are_not_file_names(small, tmp_path):
+    import kaldiio
+
+    from espnet_softvc.bin.softvc_inference import Unit2Speech, decode
+    from espnet_softvc.scoring.plots import plot_mels
+
+    scp = tmp_path / "units.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'units.ark'},{scp}") as writer:
+        writer["../escape"] = np.zeros((5, 256), np.float32)
+    u2s = Unit2Speech(model_file=str(small / "acoustic-soft.pt"))
+    with pytest.raises(UserError, match="utterance id '../escape' is not a plain file name"):
+        decode(u2s, [(str(scp), "units", "kaldi_ark")], tmp_path / "out")
+    with pytest.raises(UserError, match="utterance id '../escape' is not a plain file name"):
+        plot_mels([], {"../escape": np.zeros((4, 128))}, ["../escape"], tmp_path / "figs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["units.ark", "units.scp"]
+
+
 def test_check_file_name_takes_plain_names_only():
     from espnet_softvc.utils.io import check_file_name
 

@@ -113,6 +113,12 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
     for path in [key_file] if key_file else [path for path, _, _ in data_path_and_name_and_type]:
         if not Path(path).is_file():
             raise UserError(f"{path}: file not found")
+    keys_path = Path(key_file or data_path_and_name_and_type[0][0])
+    utts = [line.split()[0] for line in keys_path.read_text().splitlines() if line.strip()]
+    for utt in utts if vocode else ():
+        check_file_name(utt, keys_path)  # it names output_dir/wav/<utt>.wav
+    norm, wav_dir = Path(output_dir) / "norm", Path(output_dir) / "wav"
+    check_outputs([norm / "feats.ark", norm / "feats.scp", wav_dir / "wav.scp"], [keys_path], norm)
     loader = SoftVCTask.build_streaming_iterator(
         data_path_and_name_and_type,
         dtype="float32",
@@ -123,12 +129,6 @@ def decode(unit2speech, data_path_and_name_and_type, output_dir, key_file=None, 
         collate_fn=SoftVCTask.build_collate_fn(None, False),
         inference=True,
     )
-    keys_path = Path(key_file or data_path_and_name_and_type[0][0])
-    utts = [line.split()[0] for line in keys_path.read_text().splitlines() if line.strip()]
-    for utt in utts if vocode else ():
-        check_file_name(utt, keys_path)  # it names output_dir/wav/<utt>.wav
-    norm, wav_dir = Path(output_dir) / "norm", Path(output_dir) / "wav"
-    check_outputs([norm / "feats.ark", norm / "feats.scp", wav_dir / "wav.scp"], [keys_path], norm)
     with (
         ark_scp_writer(norm / "feats.ark", norm / "feats.scp") as feats_writer,
         atomic_path(wav_dir / "wav.scp") as wav_scp_tmp,

@@ -3,7 +3,7 @@ curves with each row's WER against its training time."""
 
 from pathlib import Path
 
-from espnet_softvc.utils.io import atomic_path
+from espnet_softvc.utils.io import atomic_path, check_file_name
 
 
 def plot_mels(rows, reference, utts, out_dir):
@@ -15,6 +15,7 @@ def plot_mels(rows, reference, utts, out_dir):
 
     paths = []
     for utt in utts:
+        check_file_name(utt, out_dir)  # it names mels_<utt>.png
         panels = [("ground truth", reference[utt])]
         panels += [(row.label, row.decoded[utt]) for row in rows if row.decoded is not None and utt in row.decoded]
         fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.8 * len(panels)), squeeze=False)
