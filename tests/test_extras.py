@@ -66,6 +66,7 @@ print("core ok")
 """
 
 
+@pytest.mark.slow  # a fresh interpreter imports every command and ESPnet (10 s)
 def test_core_runs_without_the_optional_packages(small):
     """Every CLI module imports, the acoustic model generates and Speech2Speech converts with none of the eval
     extra, resemblyzer, RNNoise or DeepFilterNet3 importable; a source denoiser then says how to install it."""

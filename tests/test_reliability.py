@@ -311,9 +311,29 @@ sys.exit(1 if attempts else 0)
 """
 
 
+@pytest.mark.slow  # a fresh interpreter imports ESPnet's tasks (9 s)
 def test_loading_an_espnet_model_touches_no_network(models):
     env = dict(os.environ, NLTK_DATA="/nonexistent")  # no NLTK data: g2p_en would download it
     proc = subprocess.run(
         [sys.executable, "-c", NO_NETWORK, str(models / "espnet/model.pth")], capture_output=True, text=True, env=env
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def test_a_zombie_writer_counts_as_dead_for_its_temporaries(tmp_path):
+    """A worker killed with its parent can stay a zombie (a container's init may not reap it): its ``atomic_path``
+    temporaries are stale all the same, and the next write of that file removes them."""
+    from espnet_softvc.utils.io import _alive, atomic_path
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while not Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].startswith(" Z"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # exited, not yet reaped: a zombie
+    stale = tmp_path / f".out.wav.{child.pid}.abc.tmp"
+    stale.write_bytes(b"partial")
+    assert not _alive(child.pid) and _alive(os.getpid())
+    with atomic_path(tmp_path / "out.wav") as tmp:
+        tmp.write_bytes(b"done")
+    assert not stale.exists() and (tmp_path / "out.wav").read_bytes() == b"done"
+    child.wait()

@@ -22,13 +22,17 @@ os.umask(_UMASK)
 
 
 def _alive(pid):
+    """Whether process ``pid`` runs: a zombie has ended (a worker killed with its parent may stay one, unreaped)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc: the signal's answer
 
 
 @contextlib.contextmanager
