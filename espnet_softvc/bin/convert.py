@@ -27,21 +27,12 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
-import yaml
 
 from espnet_softvc.bin.vc_inference import Speech2Speech, check_chunk_ms
 from espnet_softvc.postnet import external
 from espnet_softvc.tasks.load import pretrained
 from espnet_softvc.utils.errors import UserError, cli
-from espnet_softvc.utils.io import (
-    check_file_name,
-    check_outputs,
-    find_files,
-    load_audio,
-    load_yaml,
-    save_wav,
-    write_lines,
-)
+from espnet_softvc.utils.io import check_file_name, check_outputs, find_files, load_audio, same_options, save_wav
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
 from espnet_softvc.utils.shapes import SAMPLE_RATE, UNIT_HOP
 from espnet_softvc.utils.workers import run_jobs
@@ -63,10 +54,15 @@ def _convert(item, chunk_ms=None, prior=None):
 AUDIO = (".wav", ".flac", ".ogg", ".mp3")  # a single file given as IN (soundfile reads them)
 
 
+def is_single(in_dir):
+    """Whether IN is one audio file (not a wav directory, a wav.scp or a data dir)."""
+    return in_dir.suffix.lower() in AUDIO
+
+
 def inputs(in_dir, out_dir, allow_pipes=False):
     """[(name, wav.scp value or None, output path)] of a wav directory, a single audio file, a wav.scp or a data
     dir; each output checked (before any work) not to be an input and to stay inside ``out_dir``."""
-    single = in_dir.suffix.lower() in AUDIO
+    single = is_single(in_dir)
     scp = in_dir / "wav.scp" if (in_dir / "wav.scp").is_file() else in_dir if in_dir.is_file() and not single else None
     if scp is not None:
         entries = read_scp(scp, allow_pipes=allow_pipes)
@@ -91,11 +87,10 @@ def inputs(in_dir, out_dir, allow_pipes=False):
 def todo(items, conf_path, conf):
     """The items whose output is missing or invalid: a rerun with the same options (``conf``, kept in
     ``conf_path``) skips the wavs already converted (written atomically: a wav there is complete)."""
-    same = conf_path.is_file() and load_yaml(conf_path) == conf
+    same = same_options(conf_path, conf)
     left = [item for item in items if not (same and _complete(item[2]))]
     if len(left) < len(items):
         print(f"skipping {len(items) - len(left)} of {len(items)} wavs already converted with these options")
-    write_lines(conf_path, yaml.safe_dump(conf, sort_keys=True).splitlines())
     return left
 
 
@@ -208,7 +203,7 @@ def main(argv=None):
     files = ("content_encoder", "kmeans", "acoustic_model", "train_config", "vocoder", "postnet", "postnet_config")
     for key in (*files, "stream_prior"):
         conf[key] = conf[key] and _identity(conf[key])
-    single, fresh = args.in_dir.suffix.lower() in AUDIO, not args.out_dir.exists()
+    single, fresh = is_single(args.in_dir), not args.out_dir.exists()
     conf_path = args.out_dir / ".softvc-convert.yaml"
     left = items if single else todo(items, conf_path, conf)
     nj = args.nj if torch.device(args.device).type == "cpu" else 1

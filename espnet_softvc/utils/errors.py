@@ -16,6 +16,11 @@ class Terminated(BaseException):
     """SIGTERM (``timeout``, job schedulers), raised in the main thread so that clean-up runs as for Ctrl-C."""
 
 
+def not_installed(package, install, needed_by=None):
+    """The error for an optional package that is missing: which one, who needs it, and how to install it."""
+    return UserError(f"{package} is not installed{f' ({needed_by} needs it)' if needed_by else ''}: {install}")
+
+
 def _terminate(signum, frame):
     raise Terminated
 

@@ -144,6 +144,18 @@ def load_yaml(path):
     return config
 
 
+def same_options(path, options):
+    """Whether ``path`` holds ``options`` (a mapping: the options of the run that wrote the outputs beside it; an
+    unreadable file holds none), then records ``options`` there: a rerun with the same options may skip what is
+    complete (``softvc-dump-units``' shards, ``softvc-convert``'s wavs)."""
+    try:
+        same = Path(path).is_file() and yaml.safe_load(Path(path).read_text(encoding="utf-8")) == options
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        same = False
+    write_lines(path, yaml.safe_dump(options).splitlines())
+    return same
+
+
 def find_files(in_dir, extension):
     """Sorted files under ``in_dir`` ending in ``extension``, in any case (``x.WAV`` too), like the original
     ``rglob``; hidden files (ours in progress) are left out."""
