@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Fresh machine -> flite + espeak-ng + sox + chromium (Debian; chromium: the headless browser of test_samples.py),
+# Fresh machine -> flite + espeak-ng + festival's two diphone voices (the built-in corpus' voices) + sox + chromium
+# (Debian; chromium: the headless browser of test_samples.py) + pocketsphinx-testdata (real read speech with
+# transcripts: the recipe's realread convert set),
 # .venv (Python 3.11) with espnet-softvc installed editable and the outside judges / denoisers whose packaging needs
 # --no-deps. Idempotent: a second run only checks.
 # PYTHON=/path/to/python3.11 to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v flite >/dev/null || ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null ||
-  ! command -v chromium >/dev/null; then
+packages=(flite espeak-ng festival festvox-kallpc16k festvox-kdlpc16k sox chromium pocketsphinx-testdata)
+# dpkg-query: a line "install ok installed <name>" per installed package, anything else for a missing one
+status=$(dpkg-query -W -f='${Status} ${Package}\n' "${packages[@]}" 2>&1 || true)
+if grep -qv "^install ok installed " <<<"$status"; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq flite espeak-ng sox chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 [ -x .venv/bin/python ] || "${PYTHON:-python3.11}" -m venv .venv
 # the venv's bundled pip (23.2.1): newer pips refuse espnet's ci_sdr dependency

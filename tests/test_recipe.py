@@ -21,7 +21,9 @@ import torch
 from espnet_softvc.softvc.model import AcousticModel
 from tests.conftest import REPO, copy_recipe, recipe_env
 
-COMMON = ["--num_utts", "30", "--unit_type", "discrete", "--nj", "2"]  # 28 train, 2 dev utterances
+# 28 train, 2 dev utterances; the content encoder (phone targets, perturbation, as run.sh's) learns for 30 steps only
+COMMON = ["--num_utts", "30", "--unit_type", "discrete", "--nj", "2"]
+COMMON += ["--units_opts", "--targets phones --perturb true --steps 30 --warmup 5 --valid_interval 10"]
 
 
 def run_recipe(recipe, *args):
@@ -69,7 +71,7 @@ def recipe(tmp_path_factory):
         "11",
         *COMMON,
         "--convert_sets",
-        "dev realdev",
+        "dev realread realdev",
         "--convert_utts_per_spk",
         "1",
     )
@@ -374,19 +376,37 @@ def test_slurm_runner_quotes_arguments(tmp_path):
 
 @pytest.mark.slow
 def test_units_probe_and_voice_conversion_stage(recipe):
-    """Stage 3 probes the units on the held-out speakers; stage 11 converts a data dir with text (dev) and the real
-    recordings (data/realdev: speech clips only, no text) into the target voice, the first utterance of each speaker
+    """Stage 3 trains the content encoder on phone targets and probes its units on the held-out speakers; stage 11
+    converts a data dir with text (dev), the real read speech with transcripts (data/realread: Debian's
+    pocketsphinx-testdata) and the real recordings (data/realdev: speech clips only, no text: the ASR's transcript of
+    the source is the reference) into the target voice, the first utterance of each speaker
     (--convert_utts_per_spk 1), scores them with the outside judges and adds the rows to RESULTS.md."""
     import soundfile as sf
     import yaml
 
     recipe, procs, _ = recipe
-    probe = yaml.safe_load((recipe / "exp/units/train_log.yaml").read_text())["probe"]
+    log = yaml.safe_load((recipe / "exp/units/train_log.yaml").read_text())
+    probe = log["probe"]
     assert probe["mel"]["speakers"] == 7 and probe["mel"]["accuracy"] > probe["mel"]["chance"] + 0.3
+    # the flite voices learn their own phone segmentation, the festival and espeak-ng ones the target's by DTW
+    assert log["extra_train"]["segmented"] > 0 and log["extra_train"]["parallel"] > 0
+    assert "festival_ked_diphone" in log["extra_train"]["speakers"]
     realdev = keys(recipe / "data/realdev/wav.scp")
     assert realdev == ["speech_freesound_33711", "vctk_p240_00000", "vctk_p260_00000"]
     assert keys(recipe / "data/realdev_noise/wav.scp") == ["noise_freesound_573577"]  # stage 7's real-noise table
-    for dset, utts in (("dev", keys(recipe / "data/dev/utt2spk")[:1]), ("realdev", realdev)):  # 1 per speaker
+    realread = keys(recipe / "data/realread/wav.scp")
+    assert len(realread) == 10 and keys(recipe / "data/realread/text") == realread
+    assert sorted(set(keys(recipe / "data/realread/spk2utt"))) == ["cards", "librivox"]
+    first = {  # the first utterance of each speaker
+        dset: sorted(
+            {
+                line.split()[1]: line.split()[0]
+                for line in reversed((recipe / f"data/{dset}/utt2spk").read_text().splitlines())
+            }.values()
+        )
+        for dset in ("dev", "realread")
+    }
+    for dset, utts in (("dev", first["dev"]), ("realread", first["realread"]), ("realdev", realdev)):
         out = recipe / f"exp/softvc_discrete/convert_{dset}"
         assert sorted(p.stem for p in (out / "wav").glob("*.wav")) == utts
         scp = dict(line.split() for line in (recipe / f"data/{dset}/wav.scp").read_text().splitlines())
@@ -396,9 +416,12 @@ def test_units_probe_and_voice_conversion_stage(recipe):
         summary = json.loads((out / "score/summary.json").read_text())
         assert summary["n_utts"] == len(utts) and 0 <= summary["closer_to_target"] <= 1
         assert -1 <= summary["spk_sim"] <= 1 and -1 <= summary["spk_sim_src"] <= 1
-        assert ("wer" in summary) == (dset == "dev")
+        assert summary["wer"] >= 0 and summary.get("reference_text") == ("asr" if dset == "realdev" else None)
+    assert keys(recipe / "exp/softvc_discrete/convert_realdev/score/ref_text") == realdev
     results = (recipe / "RESULTS.md").read_text()
-    assert "## Voice conversion" in results and "| softvc_discrete | realdev | 3 |" in results
+    assert "## Voice conversion" in results and "| realdev: discrete | 3 |" in results
+    assert "| realread: source (ground truth) | 2 |" in results and "| realread: discrete | 2 |" in results
+    assert re.search(r"\| realdev: discrete \| 3 \| [0-9.]+ \[a\] \|", results)  # the ASR's reference
     assert "## Speaker probe" in results
 
 

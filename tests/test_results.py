@@ -139,6 +139,42 @@ def test_results_table_values_and_footnotes(fake_run):
         assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0.05, name  # a drawn figure
 
 
+def test_conversion_table_in_the_form_of_the_papers_table_1(tmp_path):
+    """Per source set: the sources (ground truth), then discrete and soft; WER, CER, similarity to the target and to
+    the source, closer-to-target share, DNSMOS; a set without text is marked [a] (the ASR's reference)."""
+    from espnet_softvc.scoring.stage_sections import conversion_table
+
+    def summary(path, **values):
+        path.mkdir(parents=True)
+        (path / "summary.json").write_text(json.dumps({"n_utts": 4, **values}))
+
+    exp = tmp_path / "exp"
+    summary(exp / "convert_sources/others/score", wer=20.0, cer=10.0, spk_sim=0.5, dnsmos_ovrl=3.0)
+    summary(exp / "convert_sources/realdev/score", spk_sim=0.4)
+    for kind, wer in (("discrete", 60.0), ("soft", 30.0)):
+        summary(
+            exp / f"softvc_{kind}/convert_others/score",
+            wer=wer,
+            cer=wer / 2,
+            spk_sim=0.9,
+            spk_sim_src=0.5,
+            closer_to_target=0.75,
+            dnsmos_ovrl=2.0,
+        )
+        summary(exp / f"softvc_{kind}/convert_realdev/score", wer=wer + 1, spk_sim=0.9, reference_text="asr")
+    lines = conversion_table(exp)
+    rows = [line for line in lines if line.startswith("| others") or line.startswith("| realdev")]
+    assert rows == [
+        "| others: source (ground truth) | 4 | 20 | 10 | 0.5 | n/a | n/a | 3 |",
+        "| others: discrete | 4 | 60 | 30 | 0.9 | 0.5 | 75 | 2 |",
+        "| others: soft | 4 | 30 | 15 | 0.9 | 0.5 | 75 | 2 |",
+        "| realdev: source (ground truth) | 4 | n/a | n/a | 0.4 | n/a | n/a | n/a |",
+        "| realdev: discrete | 4 | 61 [a] | n/a | 0.9 | n/a | n/a | n/a |",
+        "| realdev: soft | 4 | 31 [a] | n/a | 0.9 | n/a | n/a | n/a |",
+    ]
+    assert any("[a] a set without text" in line for line in lines)
+
+
 def test_curves_plot_wer_against_training_time(tmp_path):
     """curves.png's right panel: each trained row's WER at its training time, reference rows as lines."""
     rows = [

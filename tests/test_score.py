@@ -214,3 +214,33 @@ def test_score_cli_out_dir_that_is_a_file(tmp_path, slt_wavs):
     assert_user_error(proc, str(out))
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # no progress bar
     assert out.read_text() == "mine\n"
+
+
+def test_score_asr_reference_for_sources_without_text(tmp_path, slt_wavs):
+    """--asr_ref: the ASR's transcript of each source is the reference (written to OUT/ref_text): the sources scored
+    against themselves read at 0 % WER, another sentence in their place does not; it needs the sources and no text."""
+    src, pred = tmp_path / "src", tmp_path / "pred"
+    for d in (src, pred):
+        d.mkdir()
+    for i in range(2):
+        shutil.copy(slt_wavs[f"slt{i}"][0], src / f"u{i}.wav")
+    shutil.copy(slt_wavs["slt0"][0], pred / "u0.wav")
+    shutil.copy(slt_wavs["slt2"][0], pred / "u1.wav")  # another sentence
+    run_main(SCORE, src, "--asr_ref", "--src_dir", src, "--ref_dir", src, "--out_dir", tmp_path / "self", check=True)
+    run_main(SCORE, pred, "--asr_ref", "--src_dir", src, "--ref_dir", src, "--out_dir", tmp_path / "o", check=True)
+    same = json.loads((tmp_path / "self" / "summary.json").read_text())
+    other = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert same["reference_text"] == "asr" and same["wer"] == 0 and same["n_words"] > 5
+    assert other["reference_text"] == "asr" and other["n_words"] == same["n_words"] and other["wer"] > 25
+    with open(tmp_path / "o" / "scores.csv") as f:
+        rows = {r["utt"]: r for r in csv.DictReader(f)}
+    assert float(rows["u0"]["wer"]) == 0 and float(rows["u1"]["wer"]) > 50
+    refs = dict(line.split(maxsplit=1) for line in (tmp_path / "o" / "ref_text").read_text().splitlines())
+    assert sorted(refs) == ["u0", "u1"] and refs["u0"].strip() == rows["u0"]["hyp"]
+    (tmp_path / "text").write_text("u0 a\nu1 b\n")
+    common = ["--ref_dir", src, "--out_dir", tmp_path / "x"]
+    proc = run_main(SCORE, pred, "--asr_ref", "--text", tmp_path / "text", "--src_dir", src, *common)
+    assert_user_error(proc, "pred", "ASR reference", "source wavs")
+    proc = run_main(SCORE, pred, "--asr_ref", *common)
+    assert_user_error(proc, "pred", "ASR reference")
+    assert not (tmp_path / "x").exists()

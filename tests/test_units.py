@@ -5,6 +5,7 @@ parameter names). Random weights are saved in both original checkpoint formats.
 """
 
 import shutil
+import subprocess
 
 import kaldiio
 import numpy as np
@@ -342,3 +343,158 @@ def test_log_mel_front_end_frames_gain_and_checkpoint(tmp_path):
     torch.save(bad, tmp_path / "bad.pt")
     with pytest.raises(UserError, match="bad.pt: broken content-encoder checkpoint .*unknown content-encoder frontend"):
         load_content_encoder(tmp_path / "bad.pt")
+
+
+def test_phone_labels_follow_the_segments(tmp_path):
+    """Each 20 ms frame takes the phone (and which half of it) at its centre, 320 n + 160 samples; past the last
+    segment, the last label; malformed segmentations are one-line errors naming the file."""
+    from espnet_softvc.units.phones import (
+        NUM_LABELS,
+        PHONES,
+        STATES,
+        frame_labels,
+        label_phone,
+        parse_segments,
+        read_segments,
+    )
+    from espnet_softvc.utils.errors import UserError
+
+    segments = parse_segments("pau:0.100 hh:0.180 ay:0.410")  # halves: 0.05, 0.14, 0.295
+    labels = frame_labels(segments, 25)
+    centres = np.arange(25) * 0.02 + 0.01
+    expect = [
+        STATES * PHONES.index("pau") + (c >= 0.05)
+        if c < 0.1
+        else STATES * PHONES.index("hh") + (c >= 0.14)
+        if c < 0.18
+        else STATES * PHONES.index("ay") + (c >= 0.295)
+        for c in centres
+    ]
+    assert labels.tolist() == expect and labels.dtype == np.int64
+    assert [label_phone(i) for i in labels[[0, 5, 12, 24]]] == ["pau", "hh", "ay", "ay"]
+    assert NUM_LABELS == 2 * len(PHONES) <= 100 and len(set(PHONES)) == len(PHONES)
+    for text, needle in (("pau:0.1 xx:0.2", "unknown phone 'xx'"), ("pau-0.1", "not a 'phone:end_time'"), ("", "no")):
+        with pytest.raises(UserError, match=needle):
+            parse_segments(text, "x.phones")
+    bad = tmp_path / "bad.phones"
+    bad.write_text("pau:zero")
+    with pytest.raises(UserError, match="bad.phones"):
+        read_segments(bad)
+
+
+def test_corpus_keeps_flite_phone_segmentations(tiny_corpus):
+    """The built-in corpus writes flite's segmentation beside each wav; it spans the wav and starts with silence."""
+    import soundfile as sf
+
+    from espnet_softvc.units.phones import frame_labels, label_phone, phones_path, read_segments
+
+    wavs = sorted((tiny_corpus / "wavs" / "train").glob("*.wav"))
+    assert wavs and all(phones_path(w).is_file() for w in wavs)
+    for wav in wavs[:5]:
+        segments = read_segments(phones_path(wav))
+        assert segments[0][0] == "pau" and abs(segments[-1][1] - sf.info(wav).duration) < 0.03
+        assert all(a[1] < b[1] for a, b in zip(segments, segments[1:]))
+        labels = frame_labels(segments, int(sf.info(wav).duration * 50))
+        assert label_phone(labels[0]) == "pau" and len(set(labels)) > 10
+
+
+def test_vocal_tract_warp_moves_spectral_peaks():
+    """warp_mel: alpha 1 is the identity; a peak at frequency f moves to about alpha f; every bin stays finite."""
+    from espnet_softvc.units.perturb import MEL_HZ, Perturbation, warp_mel
+
+    mel = torch.full((1, 128, 3), -5.0)
+    peak = int(torch.argmin((MEL_HZ - 1000).abs()))
+    mel[0, peak] = 0.0
+    assert torch.equal(warp_mel(mel.repeat(2, 1, 1), torch.tensor([1.0, 1.0])), mel.repeat(2, 1, 1))
+    for alpha in (0.8, 1.2):
+        moved = warp_mel(mel, torch.tensor([alpha]))[0, :, 0]
+        assert abs(float(MEL_HZ[moved.argmax()]) - 1000 * alpha) < 60
+    perturb = Perturbation(seed=0)
+    x = torch.randn(4, 16000) * 0.1
+    y = perturb.channel(x)
+    assert y.shape == x.shape and torch.isfinite(y).all() and not torch.equal(x, y)
+    alphas = perturb.alphas(1000)
+    assert alphas.min() >= 0.8 and alphas.max() <= 1.25 and (alphas == 1).float().mean() < 0.2
+
+
+@pytest.fixture(scope="module")
+def phone_encoder(voices, tmp_path_factory):
+    """softvc-train-units as the recipe runs it (phone targets, perturbation) on the ``voices`` sets: its out dir."""
+    out = tmp_path_factory.mktemp("phone_encoder")
+    common = ["--steps", 400, "--warmup", 20, "--batch_size", 8, "--valid_interval", 100]
+    run_cli(
+        TRAIN,
+        voices / "train",
+        out,
+        "--extra_train",
+        voices / "others_train",
+        "--targets",
+        "phones",
+        "--perturb",
+        "true",
+        *common,
+        check=True,
+    )
+    return out
+
+
+def _sox(src, dst, *effects):
+    subprocess.run(["sox", str(src), "-r", "16000", str(dst), *effects], check=True, capture_output=True)
+    return dst
+
+
+@pytest.mark.slow
+def test_units_of_a_perturbed_utterance_stay_close(phone_encoder, voices, tmp_path):
+    """A held-out utterance with its pitch and formants shifted (sox pitch, +-300 cents), its spectrum tilted (EQ) or
+    a room added gives units close to the original's: frame by frame, nearer than another sentence is. The flite
+    voices learned their own phones, the espeak-ng one the target's by DTW."""
+    from espnet_softvc.units.extractor import UnitExtractor
+    from espnet_softvc.utils.io import load_audio
+
+    log = yaml.safe_load((phone_encoder / "train_log.yaml").read_text())
+    assert log["extra_train"]["segmented"] == 72 and log["extra_train"]["parallel"] == 24
+    soft = UnitExtractor("soft", checkpoint=phone_encoder / "soft_encoder.pt")
+    ids = UnitExtractor("discrete", checkpoint=phone_encoder / "soft_encoder.pt")
+    wavs = sorted((voices / "wavs").glob("slt-01*.wav"))  # the target's held-out "b" prompts (probe set)
+    original = _sox(wavs[0], tmp_path / "o.wav")
+    versions = {
+        "pitch up": _sox(original, tmp_path / "up.wav", "pitch", "300"),
+        "pitch down": _sox(original, tmp_path / "down.wav", "pitch", "-300"),
+        "EQ": _sox(
+            original, tmp_path / "eq.wav", "equalizer", "800", "1q", "+10", "bass", "-10", "treble", "+6", "gain", "-8"
+        ),
+        "another sentence": _sox(wavs[1], tmp_path / "x.wav"),
+    }
+    reference, reference_ids = soft(load_audio(original)), ids(load_audio(original))
+    scores = {}
+    for name, path in versions.items():
+        units, labels = soft(load_audio(path)), ids(load_audio(path))
+        n = min(len(units), len(reference))
+        a, b = (u[:n] / np.linalg.norm(u[:n], axis=1, keepdims=True) for u in (units, reference))
+        scores[name] = (float((a * b).sum(1).mean()), float((labels[:n] == reference_ids[:n]).mean()))
+    print(scores)
+    other_cos, other_agree = scores.pop("another sentence")
+    for name, (cos, agree) in scores.items():
+        assert cos > other_cos + 0.3 and agree > other_agree + 0.2, (name, scores, other_cos)
+
+
+@pytest.mark.slow
+def test_real_recordings_give_units_that_are_not_degenerate(phone_encoder):
+    """Real speech of speakers the encoder never heard (tests/data/realdev, 24-48 kHz) gives varied units: no label
+    holds most frames, many labels are used, and the soft units change from frame to frame."""
+    from conftest import REALDEV
+
+    from espnet_softvc.units.extractor import UnitExtractor
+    from espnet_softvc.utils.io import load_audio
+
+    soft = UnitExtractor("soft", checkpoint=phone_encoder / "soft_encoder.pt")
+    ids = UnitExtractor("discrete", checkpoint=phone_encoder / "soft_encoder.pt")
+    for path in sorted(REALDEV.glob("*.wav")):
+        if path.stem.startswith(("noise", "rir")):
+            continue
+        wav = load_audio(path)
+        labels, units = ids(wav), soft(wav)
+        counts = np.bincount(labels, minlength=100)
+        assert counts.max() < 0.5 * len(labels) and (counts > 0).sum() >= 12, (path.name, counts.max(), len(labels))
+        step = np.linalg.norm(np.diff(units, axis=0), axis=1).mean() / np.linalg.norm(units, axis=1).mean()
+        assert step > 0.1, (path.name, step)

@@ -53,10 +53,12 @@ case $corpus in
   tiny)  # other voices for speaker-independent units, held-out speakers and real recordings: the units' speaker
     # probe (stage 3), conversion (stage 11) and several target voices (stage 12, opt-in). The default run is the main
     # job in under half an hour on 2 CPU cores: the denoising postnets (stage 7, ~25 min) and the stock ESPnet
-    # baselines (stage 9, ~2 h) are opt-in (--skip_stages ""), conversion takes 3 sentences of each held-out voice
+    # baselines (stage 9, ~2 h) are opt-in (--skip_stages ""). Conversion (stage 11) takes 5 sentences of each
+    # held-out voice (30), the real read speech with transcripts (realread, 10) and the real clips (realdev, 3)
     corpus_opts=(--conf_dir conf/tuning --conf_suffix _tiny --content_encoder offline --units_extra_sets multi
-      --probe_sets "test others" --convert_sets "others realdev" --spk_sets multi --skip_stages "7 9"
-      --convert_utts_per_spk 3)
+      --units_opts "--targets phones --perturb true --steps 2000"
+      --probe_sets "test others" --convert_sets "others realread realdev" --spk_sets multi --skip_stages "7 9"
+      --convert_utts_per_spk 5)
     ;;
   ljspeech) corpus_opts=(--conf_dir conf --conf_suffix "" --content_encoder hubert) ;;
   *) echo "error: --corpus must be tiny or ljspeech, got '$corpus'" >&2; exit 1 ;;

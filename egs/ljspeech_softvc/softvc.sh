@@ -47,6 +47,8 @@
 #   --probe_sets "NAMES"              data dirs for the units' speaker probe (stage 3, offline encoders) [none]
 #   --units_extra_sets "NAMES"        data dirs of other voices for the offline soft encoder (stage 3): sentences
 #                                     also in train learn the target's units (speaker-independent units) [none]
+#   --units_opts "OPTS"               more options of the offline content encoder's training (stage 3,
+#                                     python -m espnet_softvc.bin.train_units --help) [none]
 #   --noise_dir DIR                   recorded noise for the denoiser's training pairs (stage 7), MUSAN layout (its
 #                                     noise/ part) or any folder of wavs; half of the corruptions use it [none]
 #   --spk_sets "NAMES"                data dirs of other voices for stage 12: with the train set (speaker 0) they
@@ -98,6 +100,7 @@ convert_ref_utts=50
 convert_utts_per_spk=""
 probe_sets=""
 units_extra_sets=""
+units_opts=""
 noise_dir=""
 spk_sets=""
 spk_valid_utts=5
@@ -230,7 +233,7 @@ fi
 
 encoder_files() {  # kind -> options naming its content encoder files (softvc-encode, dump_units, softvc-convert)
   if [ "$content_encoder" = offline ]; then
-    [ "$1" = soft ] && echo "--checkpoint exp/units/soft_encoder.pt" || echo "--kmeans exp/units/kmeans.pt"
+    echo "--checkpoint exp/units/soft_encoder.pt"  # soft: its units; discrete: the labels it predicts
   else
     [ "$1" = soft ] && echo "--checkpoint $hubert_dir/hubert-soft-35d9f29f.pt" ||
       echo "--checkpoint $hubert_dir/hubert-discrete-96b248c5.pt --kmeans $hubert_dir/kmeans100-50f36a95.pt"
@@ -247,26 +250,23 @@ dump_units_set() {  # KIND DSET: dump/KIND/DSET/units.scp of dump/DSET with the 
 if run_stage 3; then
   log "unit dump ($unit_type units, $content_encoder content encoder)"
   if [ "$content_encoder" = offline ]; then
-    # k-means over MFCCs of the train set, and a small soft encoder trained the HuBERT-Soft way on those labels
-    units_opts=""
-    [[ $kinds == *soft* ]] || units_opts="--steps 0"  # discrete only: k-means, no soft encoder
-    probe_dirs="" extra_dirs=""  # one option each, its values the sets (argparse nargs="+": a repeated option wins)
+    # a small content encoder trained the HuBERT-Soft way (k-means units of the train set's MFCCs or, with
+    # --units_opts "--targets phones", phones): soft units are its output, discrete units the labels it predicts
+    train_units_opts=$units_opts probe_dirs="" extra_dirs=""  # one option per list (argparse nargs="+")
     for dset in $probe_sets; do
       if [ -f "data/$dset/wav.scp" ]; then probe_dirs+=" data/$dset"; else log "probe: no data/$dset, left out"; fi
     done
-    [ -z "$probe_dirs" ] || units_opts+=" --probe$probe_dirs"
-    if [[ $kinds == *soft* ]]; then
-      for dset in $units_extra_sets; do
-        [ -f "data/$dset/wav.scp" ] || die "--units_extra_sets $dset: data/$dset/wav.scp not found"
-        extra_dirs+=" data/$dset"
-      done
-      [ -z "$extra_dirs" ] || units_opts+=" --extra_train$extra_dirs"
-    fi
-    if [ ! -f exp/units/kmeans.pt ] || { [[ $kinds == *soft* ]] && [ ! -f exp/units/soft_encoder.pt ]; }; then
+    [ -z "$probe_dirs" ] || train_units_opts+=" --probe$probe_dirs"
+    for dset in $units_extra_sets; do
+      [ -f "data/$dset/wav.scp" ] || die "--units_extra_sets $dset: data/$dset/wav.scp not found"
+      extra_dirs+=" data/$dset"
+    done
+    [ -z "$extra_dirs" ] || train_units_opts+=" --extra_train$extra_dirs"
+    if [ ! -f exp/units/soft_encoder.pt ]; then
       # shellcheck disable=SC2086  # the stage's one job: --nj threads
       OMP_NUM_THREADS=$nj ${train_cmd} exp/units/log/train_units.log \
         python -m espnet_softvc.bin.train_units "dump/$train_set" exp/units --dev "dump/$valid_set" \
-        $units_opts
+        $train_units_opts
     fi
   else
     mkdir -p "$hubert_dir"
@@ -595,43 +595,46 @@ fi
 if run_stage 11; then
   # Voice conversion, the demo flow on every wav of data/<set> (--convert_sets: held-out speakers, real recordings):
   # content encoder of stage 3 -> each acoustic model -> vocoder, then the outside judges: WER against the source
-  # text (where the set has one), resemblyzer similarity to the target (mean embedding of $convert_ref_utts train
-  # utterances) and to the source utterance, DNSMOS. Rows in RESULTS.md.
-  convert_encoder() {  # kind -> softvc-convert's content encoder options (offline discrete: the k-means alone)
-    if [ "$content_encoder" = offline ] && [ "$1" = discrete ]; then
-      echo "--content_encoder exp/units/kmeans.pt"
-    else
-      encoder_files "$1" | sed 's/--checkpoint/--content_encoder/'
-    fi
+  # text (a set without one: against the ASR's transcript of the source), resemblyzer similarity to the target (mean
+  # embedding of $convert_ref_utts train utterances) and to the source utterance, DNSMOS. The sources themselves are
+  # scored the same way (exp/convert_sources/<set>/score: the paper's "ground truth" row). Tables in RESULTS.md.
+  convert_encoder() {  # kind -> softvc-convert's content encoder options
+    encoder_files "$1" | sed 's/--checkpoint/--content_encoder/'
   }
   if [ -z "$convert_sets" ]; then
     log "no --convert_sets: nothing to convert"
   else
     head -n "$convert_ref_utts" "dump/$train_set/wav.scp" >exp/convert_target_wav.scp
+    for dset in $convert_sets; do  # the sources: the first N utterances of each speaker (utt2spk order), scored
+      [ -f "data/$dset/wav.scp" ] || die "--convert_sets $dset: data/$dset/wav.scp not found"
+      srcdir=exp/convert_sources/$dset
+      mkdir -p "$srcdir"
+      awk -v n="${convert_utts_per_spk:-0}" 'NR == FNR { if (n == 0 || ++count[$2] <= n) keep[$1] = 1; next }
+        $1 in keep' "data/$dset/utt2spk" "data/$dset/wav.scp" >"$srcdir/wav.scp"
+      text_opts=()  # no transcript: no WER (the ASR's transcript of the source is the conversions' reference)
+      [ -f "data/$dset/text" ] && text_opts=(--text "data/$dset/text")
+      [ -f "$srcdir/score/summary.json" ] ||
+        ${decode_cmd} "$srcdir/log/score.log" \
+          python -m espnet_softvc.bin.score "$srcdir/wav.scp" "${text_opts[@]}" --ref_dir exp/convert_target_wav.scp \
+          --out_dir "$srcdir/score" --nj "$nj"
+    done
     for kind in $kinds; do
       for dset in $convert_sets; do
-        [ -f "data/$dset/wav.scp" ] || die "--convert_sets $dset: data/$dset/wav.scp not found"
-        expdir=exp/softvc_$kind outdir=exp/softvc_$kind/convert_$dset
+        expdir=exp/softvc_$kind outdir=exp/softvc_$kind/convert_$dset srcdir=exp/convert_sources/$dset
         [ -f "$outdir/score/summary.json" ] && continue
-        log "converting data/$dset${convert_utts_per_spk:+ (the first $convert_utts_per_spk utterances of each speaker)}" \
+        log "converting $srcdir/wav.scp ($(wc -l <"$srcdir/wav.scp") utterances of data/$dset)" \
           "into the target voice with $expdir/$inference_model -> $outdir/wav"
         mkdir -p "$outdir"
-        if [ -n "$convert_utts_per_spk" ]; then  # utt2spk order: the first N of each speaker
-          awk -v n="$convert_utts_per_spk" 'NR == FNR { if (++count[$2] <= n) keep[$1] = 1; next } $1 in keep' \
-            "data/$dset/utt2spk" "data/$dset/wav.scp" >"$outdir/source_wav.scp"
-        else
-          cp "data/$dset/wav.scp" "$outdir/source_wav.scp"
-        fi
         # shellcheck disable=SC2046
         ${decode_cmd} --gpu "$ngpu" "$outdir/log/convert.log" \
-          python -m espnet_softvc.bin.convert "$outdir/source_wav.scp" "$outdir/wav" $(convert_encoder "$kind") \
+          python -m espnet_softvc.bin.convert "$srcdir/wav.scp" "$outdir/wav" $(convert_encoder "$kind") \
           --acoustic_model "$expdir/$inference_model" ${vocoder_file:+--vocoder "$vocoder_file"} --nj "$nj" \
           --device "$device"
-        text_opts=()
+        text_opts=(--asr_ref)  # no transcript: the ASR's transcript of the source is the reference
         [ -f "data/$dset/text" ] && text_opts=(--text "data/$dset/text")
         ${decode_cmd} "$outdir/log/score.log" \
           python -m espnet_softvc.bin.score "$outdir/wav" "${text_opts[@]}" --ref_dir exp/convert_target_wav.scp \
-          --src_dir "data/$dset/wav.scp" --out_dir "$outdir/score" --nj "$nj"
+          --src_dir "$srcdir/wav.scp" --out_dir "$outdir/score" --nj "$nj"
       done
     done
     log "samples page: $PWD/samples/index.html (source / converted / target audio, mels and scores)"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from espnet_softvc.feats.log_mel import logmel
@@ -31,11 +32,19 @@ from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.hubert import HOP
 from espnet_softvc.units.kmeans import learn_kmeans, mfcc, save_kmeans
 from espnet_softvc.units.label_transfer import transfer_labels
+from espnet_softvc.units.perturb import Perturbation
+from espnet_softvc.units.phones import frame_labels, phones_path, read_segments
 from espnet_softvc.units.probe import speaker_probe
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
 from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
+from espnet_softvc.utils.shapes import N_UNITS
+
+
+def plain_path(value):
+    """A wav.scp value that is a file path (not a ``cmd |`` pipe), else None."""
+    return None if value.rstrip().endswith("|") else Path(value)
 
 
 @dataclass
@@ -44,6 +53,13 @@ class Utterance:
     wav: torch.Tensor  # (S,) 16 kHz
     speaker: str
     text: str | None = None
+    phones: list | None = None  # [(phone, end seconds), ...] where a ``.phones`` file lies beside the wav
+
+
+def _segments(wav_path):
+    """The phone segmentation beside a wav (``units.phones``), or None."""
+    path = phones_path(wav_path) if wav_path is not None else None
+    return read_segments(path) if path is not None and path.is_file() else None
 
 
 def load_set(source, extension=".wav"):
@@ -52,13 +68,16 @@ def load_set(source, extension=".wav"):
     scp = source / "wav.scp" if (source / "wav.scp").is_file() else source if source.is_file() else None
     if scp is None:
         paths = find_files(source, extension)
-        utts = [Utterance(p.stem, load_audio(p), p.stem.split("-")[0]) for p in tqdm(paths, desc=f"loading {source}")]
+        utts = [
+            Utterance(p.stem, load_audio(p), p.stem.split("-")[0], phones=_segments(p))
+            for p in tqdm(paths, desc=f"loading {source}")
+        ]
     else:
         entries = read_scp(scp)
         texts = read_scp(source / "text") if (source / "text").is_file() else {}
         spk = read_scp(source / "utt2spk") if (source / "utt2spk").is_file() else {}
         utts = [
-            Utterance(u, load_wav_entry(u, v), spk.get(u, u.split("-")[0]), texts.get(u))
+            Utterance(u, load_wav_entry(u, v), spk.get(u, u.split("-")[0]), texts.get(u), _segments(plain_path(v)))
             for u, v in tqdm(entries.items(), desc=f"loading {source}")
         ]
     short = next((u.utt for u in utts if u.wav.numel() < HOP), None)
@@ -72,18 +91,32 @@ def sentence(text):
     return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()) if text else None
 
 
+def phone_labels(u):
+    """(floor(S / 320),) phone labels of an utterance with a segmentation (``units.phones``)."""
+    return torch.from_numpy(frame_labels(u.phones, u.wav.numel() // HOP))
+
+
 def extra_labels(extras, train, train_labels, labeller):
-    """Labels of the other voices: the target's, DTW-aligned, for a sentence the target read; else their own."""
+    """Labels of the other voices: with phone targets (``labeller`` None) their own segmentation where they have one;
+    else the target's, DTW-aligned, for a sentence the target read; else (k-means targets) their own k-means units.
+    Returns (labels, parallel count, phone-segmented count); an utterance with none of these is an error."""
     by_text = {sentence(u.text): i for i, u in enumerate(train) if u.text}
-    labels, parallel = [], 0
+    labels, parallel, segmented = [], 0, 0
     for u in tqdm(extras, desc="labels of other voices"):
         i = by_text.get(sentence(u.text))
-        if i is not None and u.speaker != train[i].speaker:
+        if labeller is None and u.phones is not None:
+            labels.append(phone_labels(u))
+            segmented += 1
+        elif i is not None and u.speaker != train[i].speaker:
             labels.append(torch.from_numpy(transfer_labels(u.wav, train[i].wav, train_labels[i].numpy())))
             parallel += 1
-        else:
+        elif labeller is not None:
             labels.append(torch.from_numpy(labeller(u.wav)))
-    return labels, parallel
+        else:
+            raise UserError(
+                f"--extra_train {u.utt}: phone targets need its segmentation or a train utterance with the same text"
+            )
+    return labels, parallel, segmented
 
 
 def probe(utts, out_dir, soft):
@@ -118,6 +151,21 @@ def get_parser():
         default=[],
         help="sets for the speaker probe (>= 2 speakers, best reading the same sentences), e.g. data/test data/others",
     )
+    parser.add_argument(
+        "--targets",
+        choices=["kmeans", "phones"],
+        default="kmeans",
+        help="what the soft encoder learns to predict: the k-means units of the target's MFCCs, or phones (and "
+        "which half of a phone) from the .phones segmentations beside the wavs (the built-in corpus' flite "
+        "voices); voices without one learn the target's labels of the same sentence (DTW).",
+    )
+    parser.add_argument(
+        "--perturb",
+        type=str2bool,
+        default=False,
+        help="change each training crop's voice (vocal-tract warp) and channel (room, noise, band limit, mu-law) "
+        "at random, targets unchanged (espnet_softvc.units.perturb).",
+    )
     parser.add_argument("--extension", default=".wav", help="extension of the audio files in directories.")
     parser.add_argument("--num_clusters", type=int, default=100, help="k-means clusters = discrete unit ids.")
     parser.add_argument("--steps", type=int, default=1000, help="soft-encoder training steps (0: k-means only).")
@@ -149,33 +197,58 @@ def main(argv=None):
     feats = [mfcc(u.wav).numpy() for u in tqdm(train, desc="mfcc")]
     kmeans = learn_kmeans(np.concatenate(feats), args.num_clusters, args.seed)
     save_kmeans(kmeans, args.out_dir / "kmeans.pt")
-    labeller = UnitExtractor("discrete", kmeans=args.out_dir / "kmeans.pt")  # exactly the units dumps will hold
-    labels = [torch.from_numpy(labeller(u.wav)) for u in train]
-    used = len(set(torch.cat(labels).tolist()))
+    kmeans_units = UnitExtractor("discrete", kmeans=args.out_dir / "kmeans.pt")  # exactly the units dumps hold
+    used = len(set(np.concatenate([kmeans_units(u.wav) for u in train]).tolist()))
     log = {
         "kmeans": {
             "clusters": args.num_clusters,
             "used_on_train": used,
-            "train_frames": sum(map(len, labels)),
+            "train_frames": sum(map(len, feats)),
             "seconds": round(time.time() - start, 1),
         }
     }
     logging.info("k-means: %d clusters, %d used on train", args.num_clusters, used)
 
     if args.steps > 0:
+        if args.targets == "phones":
+            missing = next((u.utt for u in train if u.phones is None), None)
+            if missing is not None:
+                raise UserError(f"{args.train}: --targets phones: {missing} has no phone segmentation (.phones file)")
+            # N_UNITS label embeddings, NUM_LABELS of them used: its predicted labels are 100-unit discrete units
+            labeller, num_labels, labels_of = None, N_UNITS, phone_labels
+        else:
+            labeller, num_labels = kmeans_units, args.num_clusters
+            labels_of = lambda u: torch.from_numpy(kmeans_units(u.wav))  # noqa: E731
+        labels = [labels_of(u) for u in train]
         dev = None
         if args.dev is not None:
-            dev_wavs = [u.wav for u in load_set(args.dev, args.extension)]
-            dev = dev_wavs, [torch.from_numpy(labeller(w)) for w in dev_wavs]
-        more, parallel = extra_labels(extras, train, labels, labeller)
+            dev_set = load_set(args.dev, args.extension)
+            if args.targets == "phones" and any(u.phones is None for u in dev_set):
+                raise UserError(f"{args.dev}: --targets phones: every dev utterance needs its phone segmentation")
+            dev = [u.wav for u in dev_set], [labels_of(u) for u in dev_set]
+        more, parallel, segmented = extra_labels(extras, train, labels, labeller)
         if extras:
             speakers = sorted({u.speaker for u in extras})
-            log["extra_train"] = {"utterances": len(extras), "parallel": parallel, "speakers": speakers}
-            logging.info("other voices: %d utterances (%d parallel), %d speakers", len(extras), parallel, len(speakers))
+            log["extra_train"] = {
+                "utterances": len(extras),
+                "parallel": parallel,
+                "segmented": segmented,
+                "speakers": speakers,
+            }
+            logging.info(
+                "other voices: %d utterances (%d with phones, %d parallel), %d speakers",
+                len(extras),
+                segmented,
+                parallel,
+                len(speakers),
+            )
+        perturb = None
+        if args.perturb:
+            perturb = Perturbation(babble=[u.wav for u in train], seed=args.seed)
         model, history = train_soft_encoder(
             [u.wav for u in train + extras],
             labels + more,
-            args.num_clusters,
+            num_labels,
             dev,
             args.steps,
             args.batch_size,
@@ -185,6 +258,7 @@ def main(argv=None):
             args.valid_interval,
             args.seed,
             args.frontend,
+            perturb,
         )
         with atomic_path(args.out_dir / "soft_encoder.pt") as tmp:
             torch.save(model.checkpoint(steps=args.steps), tmp)

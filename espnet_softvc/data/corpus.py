@@ -30,16 +30,19 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from espnet_softvc.units.phones import parse_segments, phones_path
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 
 PROMPTS = Path(__file__).with_name("arctic_prompts.txt")
 SAMPLE_RATE = 22050  # LJSpeech's
 FLITE_VOICES = {"slt": 16000, "rms": 16000, "awb": 16000, "kal16": 16000, "kal": 8000}
+FESTIVAL_VOICES = {"kal_diphone": 16000, "ked_diphone": 16000}  # Debian festvox-kallpc16k, festvox-kdlpc16k
 OTHERS = ("rms", "awb", "kal16", "en-us", "en-gb-scotland", "en-us+f3")  # held-out speakers
 HELD_OUT = 60  # held-out "b" prompts spoken by the target speaker (test)
 OTHERS_UTTS = 20  # held-out "b" prompts per other speaker
-MULTI = ("rms", "awb", "kal16", "en+m3", "en-us+f2")  # voices reading train prompts, for the content encoder
+# voices reading train prompts, for the content encoder: flite (with phone segmentations), festival, espeak-ng
+MULTI = ("rms", "awb", "kal16", "kal", "kal_diphone", "ked_diphone", "en+m3", "en-us+f2")
 MULTI_UTTS = 100  # train prompts per voice of MULTI
 
 
@@ -61,28 +64,47 @@ def sentences():
 
 def speaker_name(voice):
     """Speaker id of a voice in utterance ids (no ``-``: Kaldi's speaker is the id up to the first ``-``)."""
-    return voice if voice in FLITE_VOICES else "espeak_" + voice.replace("-", "_").replace("+", "_")
+    if voice in FLITE_VOICES:
+        return voice
+    if voice in FESTIVAL_VOICES:
+        return "festival_" + voice
+    return "espeak_" + voice.replace("-", "_").replace("+", "_")
+
+
+def engine_of(voice):
+    """The synthesizer that speaks ``voice``: flite, festival (its diphone voices) or espeak-ng (any other)."""
+    return "flite" if voice in FLITE_VOICES else "festival" if voice in FESTIVAL_VOICES else "espeak-ng"
 
 
 def speak(text, path, voice):
-    """Synthesize ``text`` with ``voice`` (flite if it knows it, else espeak-ng) into ``path``: 22.05 kHz 16-bit."""
-    engine = "flite" if voice in FLITE_VOICES else "espeak-ng"
-    if shutil.which(engine) is None:
-        raise UserError(f"{engine} not found: install it (apt-get install -y flite espeak-ng)")
+    """Synthesize ``text`` with ``voice`` (flite, festival or espeak-ng) into ``path``: 22.05 kHz 16-bit."""
+    engine = engine_of(voice)
+    program = "text2wave" if engine == "festival" else engine
+    if shutil.which(program) is None:
+        package = "festival festvox-kallpc16k festvox-kdlpc16k" if engine == "festival" else "flite espeak-ng"
+        raise UserError(f"{program} not found: install it (apt-get install -y {package})")
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         if engine == "flite":
-            cmd = ["flite", "-voice", voice, "-t", text, "-o", str(raw)]
+            cmd = ["flite", "-voice", voice, "-psdur", "-t", text, "-o", str(raw)]  # prints its phone segments
+        elif engine == "festival":
+            (Path(tmp) / "text.txt").write_text(text + "\n", encoding="utf-8")
+            cmd = ["text2wave", "-eval", f"(voice_{voice})", "-o", str(raw), str(Path(tmp) / "text.txt")]
         else:
             cmd = ["espeak-ng", "-v", voice, "-w", str(raw), text]
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not raw.is_file():
-            raise UserError(f"{engine} -voice {voice} failed: {proc.stderr.strip()[:200]}")
+            raise UserError(f"{engine} voice {voice} failed: {proc.stderr.strip()[:200]}")
         wav, rate = sf.read(raw, dtype="float32")
-    if engine == "flite" and rate != FLITE_VOICES[voice]:  # flite falls back to kal (8 kHz) on unknown voices
-        raise UserError(f"flite voice {voice}: got {rate} Hz audio, expected {FLITE_VOICES[voice]} (voice missing?)")
+    expected = {**FLITE_VOICES, **FESTIVAL_VOICES}.get(voice)
+    if expected is not None and rate != expected:  # flite falls back to kal (8 kHz) on unknown voices
+        raise UserError(f"{engine} voice {voice}: got {rate} Hz audio, expected {expected} (voice missing?)")
     if rate != SAMPLE_RATE:
         wav = torchaudio.functional.resample(torch.from_numpy(wav), rate, SAMPLE_RATE).numpy()
+    if engine == "flite":  # the phone segmentation beside the wav (``units.phones``): exact phone targets
+        parse_segments(proc.stdout, f"flite -voice {voice} -psdur")
+        with atomic_path(phones_path(path)) as tmp:
+            tmp.write_text(proc.stdout.strip() + "\n", encoding="utf-8")
     with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(wav, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
@@ -115,7 +137,11 @@ def build(out_dir, num_utts=None, voice="slt", dev_every=15, others=OTHERS, num_
     """Synthesize the corpus into ``out_dir`` (skipping wavs already there); returns ``plan``'s rows."""
     out_dir = Path(out_dir)
     rows = plan(num_utts, voice, dev_every, others, num_test, multi)
-    todo = [(text, out_dir / rel, v) for _, text, rel, v in rows if not (out_dir / rel).exists()]
+    todo = [
+        (text, out_dir / rel, v)
+        for _, text, rel, v in rows
+        if not (out_dir / rel).exists() or (engine_of(v) == "flite" and not phones_path(out_dir / rel).exists())
+    ]
     with ThreadPoolExecutor(nj) as pool:
         list(pool.map(lambda job: speak(*job), todo))
     with atomic_path(out_dir / "metadata.csv") as tmp:

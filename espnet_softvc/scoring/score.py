@@ -103,14 +103,16 @@ def _score_block(jobs, progress=False):
     return [score_utterance(**job) for job in tqdm(jobs, desc="score", disable=not progress)]
 
 
-def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1, pairs=True):
+def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=None, nj=1, pairs=True, asr_ref=False):
     """Score every wav of ``pred_dir``; write ``scores.csv`` and ``summary.json`` into ``out_dir``; return the
     summary. ``text``: Kaldi text file (WER / CER); ``ref_dir``: wavs of the reference speaker (similarity) and,
     under the same ids, references for MCD and F0; ``dnsmos``: run DNSMOS (about 1 s per utterance); ``src_dir``:
     the source wavs of converted speech (same ids), for the similarity to the source speaker; ``nj``: utterances
     scored in that many processes at once, in contiguous blocks (deterministic; pocketsphinx adapts its cepstral
     mean across the utterances one process decodes, so its transcripts can differ a little between nj values);
-    ``pairs=False``: no MCD / F0 even for ids in ``ref_dir`` (speaker similarity only). The inputs and ``out_dir``
+    ``pairs=False``: no MCD / F0 even for ids in ``ref_dir`` (speaker similarity only); ``asr_ref``: for sources
+    without a transcript, the ASR's transcript of each source wav is the reference (written to ``out_dir/ref_text``;
+    the WER then says how much of what the ASR hears in the source the conversion keeps). The inputs and ``out_dir``
     are checked before any judging; silent or too short reference wavs are left out of the speaker embedding."""
     preds = read_wavs(pred_dir, "PRED_DIR")
     texts = read_scp(text) if text is not None else None
@@ -129,7 +131,15 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
             raise UserError(f"{src_dir}: no source wav for {len(missing)} wavs of {pred_dir} (first: {missing[0]})")
         if not refs:
             raise UserError(f"{src_dir}: the similarity to the source needs --ref_dir (the target speaker) too")
+    if asr_ref and (texts is not None or sources is None):
+        raise UserError(f"{pred_dir}: the ASR reference replaces a missing transcript and needs the source wavs")
     check_writable_dir(out_dir)  # before the judging
+    if asr_ref:
+        judges._decoder.cache_clear()  # a fresh decoder, as for a block: the references do not depend on nj
+        texts = {utt: judges.transcribe(sources[utt]) for utt in tqdm(sorted(preds), desc="ASR references")}
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with atomic_path(Path(out_dir) / "ref_text") as tmp:
+            tmp.write_text("".join(f"{utt} {t}\n" for utt, t in texts.items()), encoding="utf-8")
     speaker = judges.mean_embedding([judges.speaker_embedding(w) for w in voiced]) if refs else None
     jobs = [
         dict(
@@ -154,6 +164,8 @@ def score_dir(pred_dir, out_dir, text=None, ref_dir=None, dnsmos=True, src_dir=N
         rows = _score_block(jobs, progress=True)
     summary = summarize(rows, texts)
     summary.update(pred_dir=str(pred_dir), ref_dir=None if ref_dir is None else str(ref_dir), n_ref_wavs=len(voiced))
+    if asr_ref:
+        summary["reference_text"] = "asr"
     write(rows, summary, out_dir)
     return summary
 

@@ -9,34 +9,48 @@ import yaml
 from espnet_softvc.scoring.denoising import denoising_lines
 from espnet_softvc.scoring.speakers import speaker_lines
 
+CONVERSION_KEYS = ("wer", "cer", "spk_sim", "spk_sim_src", "closer_to_target", "dnsmos_ovrl")
+
+
+def _conversion_row(name, summary):
+    """One row of the conversion table: ``name`` then the utterance count and the scores of ``CONVERSION_KEYS``."""
+    scaled = {"closer_to_target": 100}  # a share, shown in percent
+    cells = [
+        f"{summary[key] * scaled.get(key, 1):.3g}" if summary.get(key) is not None else "n/a" for key in CONVERSION_KEYS
+    ]
+    if summary.get("reference_text") == "asr" and summary.get("wer") is not None:
+        cells[0] += " [a]"
+    return f"| {name} | {summary['n_utts']} | {' | '.join(cells)} |"
+
 
 def conversion_table(exp_dir):
-    """Markdown lines of the voice-conversion scores (recipe stage 11: ``exp/softvc_<kind>/convert_<set>/score/``)
+    """Markdown lines of the voice-conversion scores in the form of the paper's Table 1 (recipe stage 11: per source
+    set, the sources ``exp/convert_sources/<set>/score/`` then each model ``exp/softvc_<kind>/convert_<set>/score/``)
     and of the units' speaker probe (``exp/units/train_log.yaml``), or [] when there are none."""
     exp_dir = Path(exp_dir)
     lines = []
     summaries = sorted(exp_dir.glob("softvc_*/convert_*/score/summary.json"))
-    if summaries:
+    sets = sorted({path.parent.parent.name.removeprefix("convert_") for path in summaries})
+    if sets:
         lines += [
             "## Voice conversion: held-out speakers and real recordings into the target voice (stage 11)",
             "",
-            "| model | source set | utts | WER % | spk_sim to target | spk_sim to source | closer to target % "
-            "| DNSMOS OVRL |",
+            "| source set: units | utts | WER % | CER % | similarity to target | similarity to source "
+            "| closer to target % | DNSMOS OVRL |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for path in summaries:
-            summary, convert_dir = json.loads(path.read_text()), path.parent.parent
-            scaled = {"closer_to_target": 100}  # a share, shown in percent
-            cells = [
-                f"{summary[key] * scaled.get(key, 1):.3g}" if summary.get(key) is not None else "n/a"
-                for key in ("wer", "spk_sim", "spk_sim_src", "closer_to_target", "dnsmos_ovrl")
-            ]
-            name = convert_dir.name.removeprefix("convert_")
-            lines.append(f"| {convert_dir.parent.name} | {name} | {summary['n_utts']} | {' | '.join(cells)} |")
+        for dset in sets:
+            source = exp_dir / "convert_sources" / dset / "score" / "summary.json"
+            if source.is_file():
+                lines.append(_conversion_row(f"{dset}: source (ground truth)", json.loads(source.read_text())))
+            for path in sorted(exp_dir.glob(f"softvc_*/convert_{dset}/score/summary.json")):
+                kind = path.parent.parent.parent.name.removeprefix("softvc_")
+                lines.append(_conversion_row(f"{dset}: {kind}", json.loads(path.read_text())))
         lines += [
             "",
-            "spk_sim: resemblyzer cosine to the target's training speech (mean embedding) and to the utterance's own "
-            "source speech; WER against the source text (n/a: no transcript).",
+            "Similarity: resemblyzer cosine to the target's training speech (mean embedding) and to the utterance's "
+            "own source speech. WER / CER: pocketsphinx against the source text; [a] a set without text: against the "
+            "ASR's transcript of the source (n/a for the source itself).",
             "",
         ]
     log = exp_dir / "units" / "train_log.yaml"

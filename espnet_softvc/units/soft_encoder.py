@@ -81,21 +81,27 @@ def train_soft_encoder(
     valid_interval=100,
     seed=0,
     frontend="conv",
+    perturb=None,
 ):
     """Train a small ``ContentEncoder`` to predict ``labels`` from ``wavs``; return it (best on dev) and the log.
 
     wavs: list of 16 kHz (S_i,) tensors; labels: list of (floor(S_i / 320),) int64 tensors in 0..num_labels-1;
     dev: optional (wavs, labels) scored every ``valid_interval`` steps. Log: dicts with step, loss, (dev) metrics.
+    perturb: a ``units.perturb.Perturbation``: each batch's channel is changed, and (log-mel front end) its voice.
     """
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = ContentEncoder(BACKBONES[frontend], num_labels)
+    if perturb is not None and frontend == "logmel":
+        model.backbone.feature_extractor.perturb = perturb.voice
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=1e-2)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
     log, best, best_loss = [], None, float("inf")
     model.train()
     for step in tqdm(range(1, steps + 1), desc="soft encoder"):
         x, y = _batch(wavs, labels, batch_size, segment, rng)
+        if perturb is not None:
+            x = perturb.channel(x)
         loss = F.cross_entropy(model(x).transpose(1, 2), y)
         optimizer.zero_grad()
         loss.backward()
@@ -111,4 +117,6 @@ def train_soft_encoder(
         log.append(entry)
     if best is not None:
         model.load_state_dict(best)
+    if frontend == "logmel":
+        model.backbone.feature_extractor.perturb = None
     return model.eval(), log

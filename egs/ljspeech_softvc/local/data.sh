@@ -46,3 +46,21 @@ if [ "$corpus" = tiny ] && [ -d "$REALDEV" ]; then  # the real speech clips (not
   find "$realdev" -maxdepth 1 -name 'noise_*.wav' | LC_ALL=C sort |
     awk '{n = split($1, p, "/"); id = p[n]; sub(/\.wav$/, "", id); print id, $1}' >data/realdev_noise/wav.scp
 fi
+if [ "$corpus" = tiny ] && [ -d "$PSTEST/librivox" ]; then  # real read speech with transcripts: data/realread
+  mkdir -p data/realread
+  pstest=$(cd "$PSTEST" && pwd)
+  for pair in "librivox transcription" "cards cards.transcription"; do
+    # shellcheck disable=SC2086  # the pair's two words
+    set -- $pair
+    # "<s> words </s> (file id)" -> "<set>-<file id> words"
+    awk -v set="$1" '{ id = $NF; gsub(/[()]/, "", id); text = ""
+      for (i = 2; i < NF - 1; i++) text = text (text == "" ? "" : " ") $i
+      print set "-" id, text }' "$pstest/$1/$2"
+  done | LC_ALL=C sort -k1,1 >data/realread/text
+  awk -v dir="$pstest" '{ split($1, p, "-"); file = substr($1, length(p[1]) + 2)
+    print $1, dir "/" p[1] "/" file ".wav" }' data/realread/text >data/realread/wav.scp
+  awk '{ split($1, p, "-"); print $1, p[1] }' data/realread/text >data/realread/utt2spk
+  awk '{ utts[$2] = utts[$2] " " $1 } END { for (s in utts) print s utts[s] }' data/realread/utt2spk |
+    LC_ALL=C sort -k1,1 >data/realread/spk2utt
+  echo "data/realread: $(wc -l <data/realread/wav.scp) real read utterances with transcripts of $pstest"
+fi
