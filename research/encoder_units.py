@@ -20,11 +20,11 @@ import torch
 from tqdm import tqdm
 
 from espnet_softvc.bin.train_units import extra_labels, load_set, phone_labels
+from espnet_softvc.data.phones import NUM_LABELS
 from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.kmeans import mfcc
 from espnet_softvc.units.label_transfer import align
 from espnet_softvc.units.perturb import Perturbation, speed
-from espnet_softvc.units.phones import NUM_LABELS
 from espnet_softvc.units.probe import speaker_probe
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 

@@ -348,7 +348,7 @@ def test_log_mel_front_end_frames_gain_and_checkpoint(tmp_path):
 def test_phone_labels_follow_the_segments(tmp_path):
     """Each 20 ms frame takes the phone (and which half of it) at its centre, 320 n + 160 samples; past the last
     segment, the last label; malformed segmentations are one-line errors naming the file."""
-    from espnet_softvc.units.phones import (
+    from espnet_softvc.data.phones import (
         NUM_LABELS,
         PHONES,
         STATES,
@@ -386,7 +386,7 @@ def test_corpus_keeps_flite_phone_segmentations(tiny_corpus):
     """The built-in corpus writes flite's segmentation beside each wav; it spans the wav and starts with silence."""
     import soundfile as sf
 
-    from espnet_softvc.units.phones import frame_labels, label_phone, phones_path, read_segments
+    from espnet_softvc.data.phones import frame_labels, label_phone, phones_path, read_segments
 
     wavs = sorted((tiny_corpus / "wavs" / "train").glob("*.wav"))
     assert wavs and all(phones_path(w).is_file() for w in wavs)

@@ -27,13 +27,13 @@ import yaml
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
+from espnet_softvc.data.phones import frame_labels, phones_path, read_segments
 from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.units.extractor import UnitExtractor
 from espnet_softvc.units.hubert import HOP
 from espnet_softvc.units.kmeans import learn_kmeans, mfcc, save_kmeans
 from espnet_softvc.units.label_transfer import transfer_labels
 from espnet_softvc.units.perturb import Perturbation
-from espnet_softvc.units.phones import frame_labels, phones_path, read_segments
 from espnet_softvc.units.probe import speaker_probe
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 from espnet_softvc.utils.errors import UserError, cli
@@ -57,7 +57,7 @@ class Utterance:
 
 
 def _segments(wav_path):
-    """The phone segmentation beside a wav (``units.phones``), or None."""
+    """The phone segmentation beside a wav (``data.phones``), or None."""
     path = phones_path(wav_path) if wav_path is not None else None
     return read_segments(path) if path is not None and path.is_file() else None
 
@@ -92,7 +92,7 @@ def sentence(text):
 
 
 def phone_labels(u):
-    """(floor(S / 320),) phone labels of an utterance with a segmentation (``units.phones``)."""
+    """(floor(S / 320),) phone labels of an utterance with a segmentation (``data.phones``)."""
     return torch.from_numpy(frame_labels(u.phones, u.wav.numel() // HOP))
 
 

@@ -30,7 +30,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from espnet_softvc.units.phones import parse_segments, phones_path
+from espnet_softvc.data.phones import parse_segments, phones_path
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path
 
@@ -101,7 +101,7 @@ def speak(text, path, voice):
         raise UserError(f"{engine} voice {voice}: got {rate} Hz audio, expected {expected} (voice missing?)")
     if rate != SAMPLE_RATE:
         wav = torchaudio.functional.resample(torch.from_numpy(wav), rate, SAMPLE_RATE).numpy()
-    if engine == "flite":  # the phone segmentation beside the wav (``units.phones``): exact phone targets
+    if engine == "flite":  # the phone segmentation beside the wav (``data.phones``): exact phone targets
         parse_segments(proc.stdout, f"flite -voice {voice} -psdur")
         with atomic_path(phones_path(path)) as tmp:
             tmp.write_text(proc.stdout.strip() + "\n", encoding="utf-8")
