@@ -148,6 +148,7 @@ def test_training_killed_three_times_resumes_to_max_epoch(dumps, tmp_path):  # n
 STAGES = {1: "data prep", 2: "mel dump", 3: "unit dump", 4: "collect_stats"}
 OUTPUTS = ("downloads", "data", "dump", "exp")
 COMMON = ["--num_utts", "16", "--unit_type", "discrete", "--nj", "1"]  # 15 train, 1 dev (every 15th)
+COMMON += ["--units_opts", "--targets phones --perturb true --steps 20 --warmup 5 --valid_interval 10"]
 
 
 def snapshot(recipe):
@@ -173,7 +174,14 @@ def checkpoint_content(path):
         checkpoint = torch.load(path, weights_only=True)
     except Exception:
         return None
-    return {k: v.numpy().tobytes() if torch.is_tensor(v) else v for k, v in checkpoint.items()}
+    return _content(checkpoint)
+
+
+def _content(value):
+    """Tensors as bytes, nested dicts (a content encoder's ``model``) too."""
+    if torch.is_tensor(value):
+        return value.numpy().tobytes()
+    return {k: _content(v) for k, v in value.items()} if isinstance(value, dict) else value
 
 
 def run_stage(recipe, stage, log):

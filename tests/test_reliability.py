@@ -7,6 +7,7 @@ and network cases in their own processes) and checks the exit, the one ``error:`
 where it must not be.
 """
 
+import functools
 import os
 import signal
 import subprocess
@@ -173,7 +174,12 @@ def test_workers_end_with_their_parent_on_any_signal(small, tmp_path, sig):
         write_speech(tmp_path / "in" / f"{i:02d}.wav", seconds=3, seed=i)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", CONVERT, tmp_path / "in", out, *convert_args(small), "--nj", "2"]
-    proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a user's Ctrl-C reaches a command whose SIGINT is not ignored; a background job of a non-interactive shell (CI
+    # started with `&`) inherits it ignored, and Python then keeps it so: give the command the default disposition
+    reset = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(
+        list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=reset
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("*.wav")) and proc.poll() is None and time.monotonic() < deadline:

@@ -99,7 +99,8 @@ def phone_labels(u):
 def extra_labels(extras, train, train_labels, labeller):
     """Labels of the other voices: with phone targets (``labeller`` None) their own segmentation where they have one;
     else the target's, DTW-aligned, for a sentence the target read; else (k-means targets) their own k-means units.
-    Returns (labels, parallel count, phone-segmented count); an utterance with none of these is an error."""
+    Returns (labels, parallel count, phone-segmented count): labels[i] is None for an utterance with phone targets that
+    has neither a segmentation nor a train sentence (e.g. its partner was removed as too long): it is left out."""
     by_text = {sentence(u.text): i for i, u in enumerate(train) if u.text}
     labels, parallel, segmented = [], 0, 0
     for u in tqdm(extras, desc="labels of other voices"):
@@ -110,12 +111,8 @@ def extra_labels(extras, train, train_labels, labeller):
         elif i is not None and u.speaker != train[i].speaker:
             labels.append(torch.from_numpy(transfer_labels(u.wav, train[i].wav, train_labels[i].numpy())))
             parallel += 1
-        elif labeller is not None:
-            labels.append(torch.from_numpy(labeller(u.wav)))
         else:
-            raise UserError(
-                f"--extra_train {u.utt}: phone targets need its segmentation or a train utterance with the same text"
-            )
+            labels.append(None if labeller is None else torch.from_numpy(labeller(u.wav)))
     return labels, parallel, segmented
 
 
@@ -227,12 +224,21 @@ def main(argv=None):
                 raise UserError(f"{args.dev}: --targets phones: every dev utterance needs its phone segmentation")
             dev = [u.wav for u in dev_set], [labels_of(u) for u in dev_set]
         more, parallel, segmented = extra_labels(extras, train, labels, labeller)
+        left_out = [u.utt for u, label in zip(extras, more) if label is None]
+        extras, more = [u for u, m in zip(extras, more) if m is not None], [m for m in more if m is not None]
+        if left_out:
+            logging.info(
+                "%d other-voice utterances left out: no phone segmentation and no train sentence (first: %s)",
+                len(left_out),
+                left_out[0],
+            )
         if extras:
             speakers = sorted({u.speaker for u in extras})
             log["extra_train"] = {
                 "utterances": len(extras),
                 "parallel": parallel,
                 "segmented": segmented,
+                "left_out": len(left_out),
                 "speakers": speakers,
             }
             logging.info(
