@@ -216,6 +216,7 @@ def test_score_cli_out_dir_that_is_a_file(tmp_path, slt_wavs):
     assert out.read_text() == "mine\n"
 
 
+@pytest.mark.slow  # every judge twice on four files: about half a minute
 def test_score_asr_reference_for_sources_without_text(tmp_path, slt_wavs):
     """--asr_ref: the ASR's transcript of each source is the reference (written to OUT/ref_text): the sources scored
     against themselves read at 0 % WER, another sentence in their place does not; it needs the sources and no text."""
