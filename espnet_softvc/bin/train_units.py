@@ -195,7 +195,8 @@ def main(argv=None):
     kmeans = learn_kmeans(np.concatenate(feats), args.num_clusters, args.seed)
     save_kmeans(kmeans, args.out_dir / "kmeans.pt")
     kmeans_units = UnitExtractor("discrete", kmeans=args.out_dir / "kmeans.pt")  # exactly the units dumps hold
-    used = len(set(np.concatenate([kmeans_units(u.wav) for u in train]).tolist()))
+    kmeans_labels = [torch.from_numpy(kmeans_units(u.wav)) for u in train]
+    used = len(set(torch.cat(kmeans_labels).tolist()))
     log = {
         "kmeans": {
             "clusters": args.num_clusters,
@@ -216,7 +217,7 @@ def main(argv=None):
         else:
             labeller, num_labels = kmeans_units, args.num_clusters
             labels_of = lambda u: torch.from_numpy(kmeans_units(u.wav))  # noqa: E731
-        labels = [labels_of(u) for u in train]
+        labels = kmeans_labels if args.targets == "kmeans" else [labels_of(u) for u in train]
         dev = None
         if args.dev is not None:
             dev_set = load_set(args.dev, args.extension)
