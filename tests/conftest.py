@@ -108,7 +108,7 @@ def epoch_results(log):
     }
 
 
-RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts")
+RECIPE_FILES = ("run.sh", "softvc.sh", "cmd.sh", "path.sh", "db.sh", "local", "utils", "pyscripts", "RESULTS.md")
 
 
 def copy_recipe(dest):

@@ -92,8 +92,11 @@ def test_outputs_of_every_stage(recipe):
     )
     assert sorted(wav_scp) == dev and all(Path(p).stat().st_size > 44 for p in wav_scp.values())
     assert list((recipe / "exp/softvc_discrete/images/mels").glob("*.png"))
-    assert "Soft-VC discrete" in (recipe / "RESULTS.md").read_text()
-    assert "RESULTS.md" in procs["8"].stdout
+    results = (recipe / "exp/RESULTS.md").read_text()
+    assert "Soft-VC discrete" in results and "exp/RESULTS.md" in procs["8"].stdout
+    assert "- commit: " in results and "espnet 2" in results  # its environment, as in ESPnet's RESULTS.md
+    # the run writes under exp/: the committed RESULTS.md of the recipe stays as it was
+    assert (recipe / "RESULTS.md").read_bytes() == (REPO / "egs/ljspeech_softvc/RESULTS.md").read_bytes()
     assert not list(recipe.rglob("*.tmp")), "no temporary files left behind"
 
 
@@ -421,7 +424,7 @@ def test_units_probe_and_voice_conversion_stage(recipe):
         assert -1 <= summary["spk_sim"] <= 1 and -1 <= summary["spk_sim_src"] <= 1
         assert summary["wer"] >= 0 and summary.get("reference_text") == ("asr" if dset == "realdev" else None)
     assert keys(recipe / "exp/softvc_discrete/convert_realdev/score/ref_text") == realdev
-    results = (recipe / "RESULTS.md").read_text()
+    results = (recipe / "exp/RESULTS.md").read_text()
     assert "## Voice conversion" in results and "| realdev: discrete | 3 |" in results
     assert "| realread: source (ground truth) | 2 |" in results and "| realread: discrete | 2 |" in results
     assert re.search(r"\| realdev: discrete \| 3 \| [0-9.]+ \[a\] \|", results)  # the ASR's reference
@@ -467,6 +470,6 @@ def test_several_voices_and_fine_tuning_stage(recipe):
     before_after = json.loads((tuned / "score/summary.json").read_text())
     assert [r["label"] for r in before_after["rows"]] == ["before", "after"]
     assert all(-1 <= r["sim_intended"] <= 1 for r in voices["rows"] + before_after["rows"])
-    results = (recipe / "RESULTS.md").read_text()
+    results = (recipe / "exp/RESULTS.md").read_text()
     assert "## Several target voices and fine-tuning onto a new voice (stage 12)" in results
     assert f"| after | {others[0]} | 2 |" in results

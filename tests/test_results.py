@@ -6,6 +6,7 @@ import datetime
 import json
 import math
 import re
+import subprocess
 
 import kaldiio
 import matplotlib.pyplot as plt
@@ -22,7 +23,7 @@ from espnet_softvc.scoring.plots import plot_curves
 from espnet_softvc.scoring.results_table import Row
 from espnet_softvc.scoring.wav_judging import Judging
 from espnet_softvc.utils.errors import UserError
-from tests.conftest import assert_user_error, run_cli, run_main
+from tests.conftest import REPO, assert_user_error, run_cli, run_main
 
 RNG = np.random.default_rng(0)
 
@@ -121,6 +122,10 @@ def test_results_table_values_and_footnotes(fake_run):
     assert softvc.values["l1_valid_tf"] == 0.4 and softvc.values["l1_train"] == 0.8  # its own raw-space L1
     text = (out / "RESULTS.md").read_text()
     assert "synthetic; 3 train / 2 dev utterances" in text
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert (
+        f"- commit: {head}" in text and f"torch {torch.__version__.split('+')[0]}" in text
+    )  # the environment it was made in
     taco_line = next(line for line in text.splitlines() if "`tacotron2`" in line)
     cells = [c.strip() for c in taco_line.strip("|").split("|")]
     assert cells[2].startswith("n/a [") and cells[5].startswith("n/a [")  # L1 train, guided-attention loss

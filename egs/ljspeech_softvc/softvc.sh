@@ -445,15 +445,15 @@ if conf.get("arch") == "fusion": print(*(conf.get("body_conf") or {}).get("front
   fi
 fi
 
-score_results() {  # RESULTS.md, results.csv, mels_<utt>.png, curves.png in the recipe dir
+score_results() {  # exp/RESULTS.md, results.csv, mels_<utt>.png, curves.png (the committed RESULTS.md is curated)
   local maxlenratio
   maxlenratio=$(python -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("maxlenratio", 10.0))' \
     "$baseline_inference_config")
   ${train_cmd} exp/log/score.log \
-    python -m espnet_softvc.bin.results exp dump --set "$eval_set" --train_set "$train_set" --out_dir . --nj "$nj" \
+    python -m espnet_softvc.bin.results exp dump --set "$eval_set" --train_set "$train_set" --out_dir exp --nj "$nj" \
     --corpus "$corpus_name" --maxlenratio "$maxlenratio" --text "dump/$eval_set/text" \
     --wav_scp "dump/$eval_set/wav.scp" ${vocoder_file:+--vocoder_file "$vocoder_file"}
-  log "results: $PWD/RESULTS.md (table), results.csv, mels_*.png, curves.png; judges' scores per utterance in" \
+  log "results: $PWD/exp/RESULTS.md (table), results.csv, mels_*.png, curves.png; judges' scores per utterance in" \
     "exp/*/decode_${eval_set}*/score/ and exp/reference/*/score/"
 }
 if run_stage 8; then
@@ -565,7 +565,7 @@ if run_stage 10; then
       packed=$expdir/${tag}_${inference_model%.*}.zip
       pack_opts=(--train_config "$expdir/config.yaml" --model_file "$expdir/$inference_model" --tag "$tag"
         --outpath "$packed")
-      [ -f RESULTS.md ] && pack_opts+=(--results RESULTS.md)
+      [ -f exp/RESULTS.md ] && pack_opts+=(--results exp/RESULTS.md)
       log "packing $expdir -> $packed"
       python -m espnet_softvc.bin.pack "${pack_opts[@]}"
       packed_tags+=("$tag")
@@ -769,5 +769,5 @@ if run_stage 12; then
 fi
 
 current_stage=$stop_stage
-log "done. Results: $PWD/RESULTS.md (stage 8); models, plots and decoded mels/wavs:" \
+log "done. Results: $PWD/exp/RESULTS.md (stage 8); models, plots and decoded mels/wavs:" \
   "$PWD/exp/softvc_*/{images,decode_$eval_set/norm,decode_$eval_set/wav}"

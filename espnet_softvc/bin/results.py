@@ -1,6 +1,6 @@
 """softvc-results: score every model variation of a recipe and write the results table.
 
-    python -m espnet_softvc.bin.results exp dump --set dev --train_set train --out_dir . --corpus tiny
+    python -m espnet_softvc.bin.results exp dump --set dev --train_set train --corpus tiny
 
 See ``espnet_softvc.scoring.results`` for what is read and written.
 """
@@ -22,7 +22,7 @@ def main(argv=None):
     parser.add_argument("ref_dir", help="dump dir with the ground-truth <set>/feats.scp (raw Soft-VC log-mels)")
     parser.add_argument("--set", default="dev", dest="eval_set", help="evaluation set [dev]")
     parser.add_argument("--train_set", default="train", help="training set (for decode_<train_set>_tf) [train]")
-    parser.add_argument("--out_dir", default=".", help="where RESULTS.md, results.csv and the PNGs go [.]")
+    parser.add_argument("--out_dir", help="where RESULTS.md, results.csv and the PNGs go [exp_dir]")
     parser.add_argument("--corpus", default="", help="corpus name for the header")
     parser.add_argument("--tags", nargs="+", help="only these exp/<tag> dirs, in this order [all, Soft-VC first]")
     parser.add_argument("--plot_utts", type=int, default=2, help="dev utterances to plot [2]")
@@ -37,6 +37,7 @@ def main(argv=None):
     parser.add_argument("--vocoder_file", help="also a resynthesis row through this vocoder (HiFi-GAN .pt, PWG .pkl)")
     parser.add_argument("--nj", type=int, default=1, help="processes judging the utterances at once [1]")
     args = parser.parse_args(argv)
+    args.out_dir = args.out_dir or args.exp_dir
     judging = None
     if (args.text is None) != (args.wav_scp is None):
         raise UserError("--text and --wav_scp go together (the judges need both)")
