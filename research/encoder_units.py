@@ -60,8 +60,7 @@ def main():
         labeller, num_labels = UnitExtractor("discrete", kmeans=run / "exp/units/kmeans.pt"), 100
         labels = [torch.from_numpy(labeller(u.wav)) for u in train]
         dev_pair = [u.wav for u in dev], [torch.from_numpy(labeller(u.wav)) for u in dev]
-    more, parallel, segmented = extra_labels(extras, train, labels, labeller)
-    extras, more = [u for u, m in zip(extras, more) if m is not None], [m for m in more if m is not None]
+    extras, more, parallel, segmented, _ = extra_labels(extras, train, labels, labeller)
     wavs, ys = [u.wav for u in train + extras], labels + more
     for f in a.speeds:
         for w, y in list(zip(wavs, ys)):

@@ -99,21 +99,27 @@ def phone_labels(u):
 def extra_labels(extras, train, train_labels, labeller):
     """Labels of the other voices: with phone targets (``labeller`` None) their own segmentation where they have one;
     else the target's, DTW-aligned, for a sentence the target read; else (k-means targets) their own k-means units.
-    Returns (labels, parallel count, phone-segmented count): labels[i] is None for an utterance with phone targets that
-    has neither a segmentation nor a train sentence (e.g. its partner was removed as too long): it is left out."""
+    Returns (kept utterances, their labels, parallel count, phone-segmented count, left-out ids): an utterance with
+    phone targets that has neither a segmentation nor a train sentence (e.g. its partner was removed as too long) is
+    left out."""
     by_text = {sentence(u.text): i for i, u in enumerate(train) if u.text}
-    labels, parallel, segmented = [], 0, 0
+    kept, labels, left_out, parallel, segmented = [], [], [], 0, 0
     for u in tqdm(extras, desc="labels of other voices"):
         i = by_text.get(sentence(u.text))
         if labeller is None and u.phones is not None:
-            labels.append(phone_labels(u))
+            label = phone_labels(u)
             segmented += 1
         elif i is not None and u.speaker != train[i].speaker:
-            labels.append(torch.from_numpy(transfer_labels(u.wav, train[i].wav, train_labels[i].numpy())))
+            label = torch.from_numpy(transfer_labels(u.wav, train[i].wav, train_labels[i].numpy()))
             parallel += 1
+        elif labeller is not None:
+            label = torch.from_numpy(labeller(u.wav))
         else:
-            labels.append(None if labeller is None else torch.from_numpy(labeller(u.wav)))
-    return labels, parallel, segmented
+            left_out.append(u.utt)
+            continue
+        kept.append(u)
+        labels.append(label)
+    return kept, labels, parallel, segmented, left_out
 
 
 def probe(utts, out_dir, soft):
@@ -224,9 +230,7 @@ def main(argv=None):
             if args.targets == "phones" and any(u.phones is None for u in dev_set):
                 raise UserError(f"{args.dev}: --targets phones: every dev utterance needs its phone segmentation")
             dev = [u.wav for u in dev_set], [labels_of(u) for u in dev_set]
-        more, parallel, segmented = extra_labels(extras, train, labels, labeller)
-        left_out = [u.utt for u, label in zip(extras, more) if label is None]
-        extras, more = [u for u, m in zip(extras, more) if m is not None], [m for m in more if m is not None]
+        extras, more, parallel, segmented, left_out = extra_labels(extras, train, labels, labeller)
         if left_out:
             logging.info(
                 "%d other-voice utterances left out: no phone segmentation and no train sentence (first: %s)",
