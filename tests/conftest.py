@@ -17,11 +17,24 @@ import torch
 
 os.environ.setdefault("NLTK_DATA", "/nonexistent")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # -n N: each worker (and the CLIs it starts) gets its share of the cores
+    share = max(1, os.cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = "espnet_softvc.bin.softvc_train"
 FRAMES = 80  # mel frames kept per utterance of the training dumps (40 units)
 NUM_TRAIN = 8
+
+
+# The longest files first (the recipe's ~15 min, then the killed stages'): with -n 2 and --dist loadfile (pytest.ini)
+# one worker runs them while the other takes the rest; the rest keep their order.
+FIRST = ("test_recipe.py", "test_faults.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
 
 
 @pytest.fixture(scope="session")
