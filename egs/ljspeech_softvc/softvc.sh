@@ -165,6 +165,12 @@ merge_scp() {  # OUT PART... -> OUT: the parts' lines sorted by utterance id (C 
   cat "$@" | LC_ALL=C sort -k1,1 >"$tmp"
   mv "$tmp" "$out"
 }
+filter_scp() {  # [--exclude] KEYS FILE... -> the lines of FILE... whose first field is (--exclude: is not) a first
+  # field of KEYS ("-": standard input), in FILE's order, as Kaldi's utils/filter_scp.pl
+  local exclude=0
+  [ "$1" = --exclude ] && exclude=1 && shift
+  awk -v exclude="$exclude" 'NR == FNR { keep[$1]; next } ($1 in keep) != exclude' "$@"
+}
 parts() {  # PATTERN N -> the N file names of PATTERN with JOB = 0 .. N-1
   local j
   for ((j = 0; j < $2; j++)); do echo "${1//JOB/$j}"; done
@@ -204,15 +210,15 @@ dump_mels_set() {  # DSET LO HI: dump/org/DSET/feats.scp (every utterance), dump
   awk -v lo="$lo" -v hi="$hi" '$2 / 100 >= lo + 0 && (hi == "inf" || $2 / 100 <= hi + 0)' "$org/utt2num_frames" \
     >"$tmp/utt2num_frames"
   for f in wav.scp text utt2spk; do
-    awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "data/$dset/$f" >"$tmp/$f"
+    filter_scp "$tmp/utt2num_frames" "data/$dset/$f" >"$tmp/$f"
   done
-  awk 'NR == FNR { keep[$1]; next } $1 in keep' "$tmp/utt2num_frames" "$org/feats.scp" >"$tmp/feats.scp"
+  filter_scp "$tmp/utt2num_frames" "$org/feats.scp" >"$tmp/feats.scp"
   awk '{ utts[$2] = utts[$2] " " $1 } END { for (s in utts) print s utts[s] }' "$tmp/utt2spk" |
     LC_ALL=C sort -k1,1 >"$tmp/spk2utt"
   kept=$(wc -l <"$tmp/utt2num_frames")
   [ "$kept" -gt 0 ] || die "$dset: no utterance of ${lo}..${hi} s left (--min_wav_duration / --max_wav_duration)"
-  removed=$(awk 'NR == FNR { keep[$1]; next } !($1 in keep) { print $1 }' "$tmp/utt2num_frames" \
-    "$org/utt2num_frames" | head -n 10 | tr '\n' ' ')
+  removed=$(filter_scp --exclude "$tmp/utt2num_frames" "$org/utt2num_frames" | cut -d' ' -f1 | head -n 10 |
+    tr '\n' ' ')
   rm -rf "dump/$dset"
   mv "$tmp" "dump/$dset"
   log "dump/$dset: $kept of $num_utts utterances kept (${lo} s <= duration <= ${hi} s)${removed:+; removed: ${removed}...}"
@@ -609,8 +615,8 @@ if run_stage 11; then
       [ -f "data/$dset/wav.scp" ] || die "--convert_sets $dset: data/$dset/wav.scp not found"
       srcdir=exp/convert_sources/$dset
       mkdir -p "$srcdir"
-      awk -v n="${convert_utts_per_spk:-0}" 'NR == FNR { if (n == 0 || ++count[$2] <= n) keep[$1] = 1; next }
-        $1 in keep' "data/$dset/utt2spk" "data/$dset/wav.scp" >"$srcdir/wav.scp"
+      awk -v n="${convert_utts_per_spk:-0}" 'n == 0 || ++count[$2] <= n' "data/$dset/utt2spk" |
+        filter_scp - "data/$dset/wav.scp" >"$srcdir/wav.scp"
       text_opts=()  # no transcript: no WER (the ASR's transcript of the source is the conversions' reference)
       [ -f "data/$dset/text" ] && text_opts=(--text "data/$dset/text")
       [ -f "$srcdir/score/summary.json" ] ||
@@ -679,21 +685,21 @@ if run_stage 12; then
     ($1 in mine) && sum + frames[$1] / 100 <= max + 0 { sum += frames[$1] / 100; print $1 }' \
     "$sp/lists/others.utt2spk" "$sp/lists/others.utt2num_frames" "$sp/lists/others_train.keys" \
     >"$sp/lists/ft_train.keys"
-  awk -v spk="$finetune_spk" 'NR == FNR { if ($2 == spk) mine[$1]; next } $1 in mine' "$sp/lists/others.utt2spk" \
-    "$sp/lists/others_valid.keys" >"$sp/lists/ft_valid.keys"
+  awk -v spk="$finetune_spk" '$2 == spk' "$sp/lists/others.utt2spk" | filter_scp - "$sp/lists/others_valid.keys" \
+    >"$sp/lists/ft_valid.keys"
   subset() {  # OUT KEYS SET...: dump/OUT and dump/<kind>/OUT/units.scp, the utterances of KEYS in dump/SET...
     local out=$1 keys=$2 f kind
     shift 2
     mkdir -p "dump/$out"
     for f in feats.scp wav.scp utt2spk text utt2num_frames; do
       # shellcheck disable=SC2046
-      awk 'NR == FNR { keep[$1]; next } $1 in keep' "$keys" $(printf "dump/%s/$f " "$@") |
+      filter_scp "$keys" $(printf "dump/%s/$f " "$@") |
         LC_ALL=C sort -k1,1 >"dump/$out/$f"
     done
     for kind in $kinds; do
       mkdir -p "dump/$kind/$out"
       # shellcheck disable=SC2046
-      awk 'NR == FNR { keep[$1]; next } $1 in keep' "$keys" $(printf "dump/$kind/%s/units.scp " "$@") |
+      filter_scp "$keys" $(printf "dump/$kind/%s/units.scp " "$@") |
         LC_ALL=C sort -k1,1 >"dump/$kind/$out/units.scp"
     done
     # speaker ids: every utterance of the train and valid sets is the target voice (0)
@@ -711,16 +717,16 @@ if run_stage 12; then
   subset ft_train "$sp/lists/ft_train.keys" $spk_sets
   # shellcheck disable=SC2086
   subset ft_valid "$sp/lists/ft_valid.keys" $spk_sets
+  ft_seconds=$(filter_scp "$sp/lists/ft_train.keys" "$sp/lists/others.utt2num_frames" |
+    awk '{ s += $2 / 100 } END { printf "%.0f", s }')
   log "speakers: $(cut -d' ' -f1 "$sp/lists/spk2sid" | tr '\n' ' ')($n_spks); fine-tuning onto $finetune_spk with" \
-    "$(wc -l <"$sp/lists/ft_train.keys") utterances," \
-    "$(awk 'NR == FNR { keep[$1]; next } $1 in keep { s += $2 / 100 } END { printf "%.0f", s }' \
-      "$sp/lists/ft_train.keys" "$sp/lists/others.utt2num_frames") s"
+    "$(wc -l <"$sp/lists/ft_train.keys") utterances, $ft_seconds s"
   # references: the target's first $convert_ref_utts train utterances, every utterance of the other voices
   head -n "$convert_ref_utts" "dump/$train_set/wav.scp" >"$sp/lists/ref_target.scp"
   while read -r spk _; do
     [ "$spk" = target ] && continue
-    awk -v spk="$spk" 'NR == FNR { if ($2 == spk) mine[$1]; next } $1 in mine' "$sp/lists/others.utt2spk" \
-      <(cat "dump/spk_train/wav.scp" "dump/spk_valid/wav.scp") >"$sp/lists/ref_$spk.scp"
+    awk -v spk="$spk" '$2 == spk' "$sp/lists/others.utt2spk" |
+      filter_scp - <(cat "dump/spk_train/wav.scp" "dump/spk_valid/wav.scp") >"$sp/lists/ref_$spk.scp"
   done <"$sp/lists/spk2sid"
   ref_opts=()
   while read -r spk _; do ref_opts+=(--ref "$spk" "$sp/lists/ref_$spk.scp"); done <"$sp/lists/spk2sid"

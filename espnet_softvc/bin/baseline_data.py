@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path
-from espnet_softvc.utils.kaldi_data import load_wav_entry, merge_scp, read_ark_entry, read_scp, write_ark_scp
+from espnet_softvc.utils.kaldi_data import is_pipe, load_wav_entry, merge_scp, read_ark_entry, read_scp, write_ark_scp
 from espnet_softvc.utils.shapes import FRAMES_PER_UNIT, HOP, SAMPLE_RATE
 from espnet_softvc.utils.workers import run_jobs
 
@@ -87,7 +87,7 @@ def _prepare_shard(job, out_dir, allow_pipes):
     ):
         num_frames = read_ark_entry(utt_id, feats_value).shape[0]
         durations[utt_id] = unit_durations(num_units, num_frames, utt_id)
-        if wav_value.endswith("|") and not allow_pipes:
+        if is_pipe(wav_value) and not allow_pipes:
             raise UserError(f"{utt_id}: wav.scp entry is a shell pipe; pass --allow_pipes to run it")
         wav = load_wav_entry(utt_id, wav_value)
         if wav.numel() < HOP * num_frames:

@@ -33,7 +33,7 @@ from espnet_softvc.postnet import external
 from espnet_softvc.tasks.load import pretrained
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import check_file_name, check_outputs, find_files, load_audio, same_options, save_wav
-from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
+from espnet_softvc.utils.kaldi_data import is_pipe, load_wav_entry, read_scp
 from espnet_softvc.utils.shapes import SAMPLE_RATE, UNIT_HOP
 from espnet_softvc.utils.workers import run_jobs
 
@@ -67,7 +67,7 @@ def inputs(in_dir, out_dir, allow_pipes=False):
     if scp is not None:
         entries = read_scp(scp, allow_pipes=allow_pipes)
         items = [(utt, value, out_dir / f"{check_file_name(utt, scp)}.wav") for utt, value in entries.items()]
-        sources = [value for value in entries.values() if not value.endswith("|")]
+        sources = [value for value in entries.values() if not is_pipe(value)]
     elif single:
         if not in_dir.is_file():
             raise UserError(f"{in_dir}: audio file not found")

@@ -38,13 +38,8 @@ from espnet_softvc.units.probe import speaker_probe
 from espnet_softvc.units.soft_encoder import train_soft_encoder
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import atomic_path, find_files, load_audio
-from espnet_softvc.utils.kaldi_data import load_wav_entry, read_scp
+from espnet_softvc.utils.kaldi_data import is_pipe, load_wav_entry, read_scp
 from espnet_softvc.utils.shapes import N_UNITS
-
-
-def plain_path(value):
-    """A wav.scp value that is a file path (not a ``cmd |`` pipe), else None."""
-    return None if value.rstrip().endswith("|") else Path(value)
 
 
 @dataclass
@@ -56,9 +51,9 @@ class Utterance:
     phones: list | None = None  # [(phone, end seconds), ...] where a ``.phones`` file lies beside the wav
 
 
-def _segments(wav_path):
-    """The phone segmentation beside a wav (``data.phones``), or None."""
-    path = phones_path(wav_path) if wav_path is not None else None
+def _segments(wav):
+    """The phone segmentation beside a wav (a path or a wav.scp value; ``data.phones``), or None (a pipe has none)."""
+    path = None if is_pipe(str(wav)) else phones_path(Path(wav))
     return read_segments(path) if path is not None and path.is_file() else None
 
 
@@ -77,7 +72,7 @@ def load_set(source, extension=".wav"):
         texts = read_scp(source / "text") if (source / "text").is_file() else {}
         spk = read_scp(source / "utt2spk") if (source / "utt2spk").is_file() else {}
         utts = [
-            Utterance(u, load_wav_entry(u, v), spk.get(u, u.split("-")[0]), texts.get(u), _segments(plain_path(v)))
+            Utterance(u, load_wav_entry(u, v), spk.get(u, u.split("-")[0]), texts.get(u), _segments(v))
             for u, v in tqdm(entries.items(), desc=f"loading {source}")
         ]
     short = next((u.utt for u in utts if u.wav.numel() < HOP), None)

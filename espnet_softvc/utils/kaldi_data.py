@@ -13,6 +13,11 @@ from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.io import atomic_path, load_audio, write_lines
 
 
+def is_pipe(value):
+    """A Kaldi ``cmd |`` value (a shell command whose output is the data), not a file path."""
+    return value.rstrip().endswith("|")
+
+
 def read_scp(path, allow_pipes=False):
     """Ordered ``{utt_id: value}`` from a Kaldi ``utt_id value`` file; ids must be unique and sorted.
 
@@ -34,7 +39,7 @@ def read_scp(path, allow_pipes=False):
         if entries and utt_id < next(reversed(entries)):
             raise UserError(f"{path}:{lineno}: utterance ids not sorted ({utt_id} after {next(reversed(entries))})")
         value = value.strip()
-        if value.endswith("|") and not allow_pipes:
+        if is_pipe(value) and not allow_pipes:
             raise UserError(f"{path}:{lineno}: {utt_id} is a shell pipe; pass --allow_pipes to run it")
         entries[utt_id] = value
     if not entries:
@@ -55,7 +60,7 @@ def merge_scp(out, parts):
 
 def load_wav_entry(utt_id, value, sample_rate=16000):
     """Mono audio at ``sample_rate`` for a wav.scp value: a file path, or (already allowed) a ``cmd |`` pipe."""
-    if not value.endswith("|"):
+    if not is_pipe(value):
         if not os.path.isfile(value):
             raise UserError(f"{utt_id}: audio file {value} not found")
         return load_audio(value, sample_rate, name=f"{utt_id} ({value})")
@@ -77,7 +82,7 @@ def validate_data_dir(data_dir):
     spk2utt = read_scp(data_dir / "spk2utt")
     if sorted(u for utts in spk2utt.values() for u in utts.split()) != sorted(wav):
         raise UserError(f"{data_dir / 'spk2utt'}: does not list the utterances of utt2spk")
-    missing = [u for u, v in wav.items() if not v.endswith("|") and not os.path.isfile(v)]
+    missing = [u for u, v in wav.items() if not is_pipe(v) and not os.path.isfile(v)]
     if missing:
         raise UserError(
             f"{data_dir / 'wav.scp'}: {len(missing)} audio files missing (first: {missing[0]} -> {wav[missing[0]]})"
