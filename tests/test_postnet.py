@@ -433,3 +433,40 @@ def test_real_noise_scoring_against_rnnoise_and_deepfilternet3(tmp_path, checkpo
     (tmp_path / "empty").mkdir()
     proc = run_main("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "empty", tmp_path / "o")
     assert_user_error(proc, "empty", "no *.wav")
+
+
+@pytest.mark.slow
+def test_judged_denoising_of_real_speech_in_recorded_noise(tmp_path, checkpoint):
+    """``--judge`` (stage 7 on the transcribed real speech): what the outside judges hear of each method, the
+    waveform denoisers as they are and the mels through the vocoder; the ASR's transcript of the clean speech is
+    the reference without a text, so the clean input reads at 0 %; DeepFilterNet3 sounds cleaner than the noisy
+    input by DNSMOS; a text without the clip is a one-line error; the table reaches RESULTS.md."""
+    import json
+
+    import soundfile as sf
+
+    from espnet_softvc.scoring.stage_sections import denoising_table
+    from espnet_softvc.utils.io import load_audio
+    from tests.conftest import REALDEV
+
+    (tmp_path / "speech").mkdir()
+    sf.write(tmp_path / "speech/p240.wav", load_audio(REALDEV / "vctk_p240_00000.wav").numpy()[:48000], 16000)
+    (tmp_path / "noise").mkdir()
+    sf.write(tmp_path / "noise/n.wav", load_audio(REALDEV / "noise_freesound_573577.wav").numpy(), 16000)
+    out = tmp_path / "exp/denoiser_x/real_noise_realread"
+    args = ["--model_file", checkpoint[0], "--excerpts", "1", "--snrs", "0", "--judge"]
+    run_cli("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "noise", out, *args, check=True)
+    summary = json.loads((out / "summary.json").read_text())
+    judged = summary["judged"]
+    vocoded = {"unprocessed, vocoded", "deepfilternet3, vocoded", "ours, vocoded"}
+    assert set(judged) == {"unprocessed", "rnnoise", "deepfilternet3", *vocoded}
+    assert all(set(row) == {"clean", "0"} for row in judged.values()) and summary["reference_text"] == "asr"
+    assert judged["unprocessed"]["clean"]["wer"] == 0.0 and judged["unprocessed"]["0"]["wer"] > 0.0
+    assert judged["deepfilternet3"]["0"]["dnsmos"] > judged["unprocessed"]["0"]["dnsmos"], judged
+    assert all(1.0 <= cell["dnsmos"] <= 5.0 for row in judged.values() for cell in row.values())
+    lines = denoising_table(tmp_path / "exp")
+    assert any(line.startswith("| ours, vocoded | ") for line in lines)
+    (tmp_path / "text").write_text("other a sentence\n")
+    proc = run_main("espnet_softvc.bin.score_denoising", tmp_path / "speech", tmp_path / "noise", tmp_path / "o",
+                    "--judge", "--text", tmp_path / "text")  # fmt: skip
+    assert_user_error(proc, "text", "no transcript of p240")

@@ -443,11 +443,18 @@ if conf.get("arch") == "fusion": print(*(conf.get("body_conf") or {}).get("front
     done
   fi
   # real speech in recorded noise (the tiny corpus: data/realdev + data/realdev_noise): ours next to RNNoise and
-  # DeepFilterNet3 (a mel denoiser also after each of them); the table goes into RESULTS.md (stage 8)
+  # DeepFilterNet3 (a mel denoiser also after each of them); on the transcribed real speech (data/realread) also what
+  # the outside judges hear (WER, DNSMOS). The tables go into RESULTS.md (stage 8)
   if [ -s data/realdev/wav.scp ] && [ -s data/realdev_noise/wav.scp ]; then
     ${train_cmd} "$expdir/real_noise/log/score.log" \
       python -m espnet_softvc.bin.score_denoising data/realdev/wav.scp data/realdev_noise/wav.scp \
       "$expdir/real_noise" --model_file "$expdir/$inference_model" --train_config "$expdir/config.yaml"
+    if [ -s data/realread/text ]; then
+      ${train_cmd} "$expdir/real_noise_realread/log/score.log" \
+        python -m espnet_softvc.bin.score_denoising data/realread/wav.scp data/realdev_noise/wav.scp \
+        "$expdir/real_noise_realread" --model_file "$expdir/$inference_model" --train_config "$expdir/config.yaml" \
+        --judge --text data/realread/text ${vocoder_file:+--vocoder "$vocoder_file"}
+    fi
   fi
 fi
 

@@ -14,7 +14,9 @@ from tqdm import tqdm
 
 from espnet_softvc.feats.log_mel import logmel
 from espnet_softvc.postnet import baselines, external, noise
+from espnet_softvc.scoring import judges
 from espnet_softvc.scoring.metrics import mel_snr
+from espnet_softvc.vocoders import GriffinLim
 
 SNRS = (0, 5, 10)
 CLEAN = "clean"
@@ -37,6 +39,13 @@ def mixtures(speech, noises, snrs=SNRS, excerpts=3, seed=0):
                 yield u, str(snr), clean, noise.mix(clean, noise.excerpt(recording, clean.size, rng), snr)
 
 
+def ours(postnet, noisy_mel, mels):
+    """Our denoiser's (T, 128) log-mel for a noisy one: a fusion denoiser (``postnet.fusion``) also takes its front
+    ends' outputs, from ``mels`` ({method: (T, 128) log-mel})."""
+    fronts = getattr(postnet, "front_ends", None) or ()
+    return postnet(torch.cat([noisy_mel] + [mels[m] for m in fronts], 1)[None])[0]
+
+
 @torch.inference_mode()
 def real_noise_scores(speech, noises, postnet=None, snrs=SNRS, excerpts=3, seed=0, extra=None):
     """speech, noises: lists of 16 kHz waveforms (S,); postnet: a ``DenoisingPostnet`` or None; ``extra``: a function
@@ -52,9 +61,8 @@ def real_noise_scores(speech, noises, postnet=None, snrs=SNRS, excerpts=3, seed=
         noisy_mel = ref if condition == CLEAN else mel_of(noisy)
         outs = {"unprocessed": noisy_mel, "mel spectral subtraction": baselines.spectral_subtraction(noisy_mel)}
         outs.update({method: mel_of(external.denoise(noisy, 16000, method)) for method in external.METHODS})
-        fronts = getattr(postnet, "front_ends", None)  # a fusion denoiser takes their outputs with the noisy mel
-        if fronts is not None:
-            outs["ours"] = postnet(torch.cat([noisy_mel] + [outs[m] for m in fronts], 1)[None])[0]
+        if getattr(postnet, "front_ends", None) is not None:
+            outs["ours"] = ours(postnet, noisy_mel, outs)
         elif postnet is not None:
             for source in ("unprocessed", *external.METHODS):
                 name = "ours" if source == "unprocessed" else f"{source} + ours"
@@ -81,4 +89,43 @@ def denoising_lines(summary):
         mean = f"**{means[method]:+.2f}**" if method == best else f"{means[method]:+.2f}"
         cells = " | ".join(f"{row[c]:+.2f}" for c in snrs)
         lines.append(f"| {method} | {cells} | {mean} | {row[CLEAN]:.1f} |")
+    return lines
+
+
+@torch.inference_mode()
+def judged_scores(speech, noises, postnet=None, texts=None, vocoder=None, snrs=SNRS, seed=0):
+    """What a listener gets (issue 33): each speech wav (16 kHz, (S,)) clean and in one excerpt of the recorded
+    ``noises`` per SNR (``mixtures``' first), heard as it is, after RNNoise and after DeepFilterNet3 (their
+    waveforms), and through ``vocoder`` (default Griffin-Lim): the unprocessed and DeepFilterNet3 mels (what the
+    vocoder alone costs) and our denoiser's. Judged by pocketsphinx (WER against ``texts``, else against its own
+    transcript of the clean speech) and DNSMOS OVRL. Returns {method: {"clean" or str(snr): {"wer", "dnsmos"}}}."""
+    vocoder = vocoder or GriffinLim()
+    references = list(texts) if texts is not None else [judges.transcribe(wav) for wav in speech]
+    heard = {}  # (method, condition) -> [(reference, hypothesis, dnsmos)]
+    conditions = mixtures(speech, noises, snrs, excerpts=1, seed=seed)
+    for u, condition, _, noisy in tqdm(conditions, desc="judged mixtures", total=len(speech) * (1 + len(snrs))):
+        wavs = {"unprocessed": noisy, **{m: external.denoise(noisy, 16000, m) for m in external.METHODS}}
+        mels = {m: mel_of(wav) for m, wav in wavs.items()}
+        vocoded = {"unprocessed": mels["unprocessed"], "deepfilternet3": mels["deepfilternet3"]}
+        if postnet is not None:
+            vocoded["ours"] = ours(postnet, mels["unprocessed"], mels)
+        wavs.update({f"{m}, vocoded": vocoder(mel).numpy() for m, mel in vocoded.items()})
+        for method, wav in wavs.items():
+            score = (references[u], judges.transcribe(wav), judges.dnsmos(wav)["dnsmos_ovrl"])
+            heard.setdefault((method, condition), []).append(score)
+    table = {}
+    for (method, condition), scores in heard.items():
+        refs, hyps, mos = zip(*scores)
+        table.setdefault(method, {})[condition] = {"wer": judges.error_rates(refs, hyps)[0], "dnsmos": np.mean(mos)}
+    return table
+
+
+def judged_lines(table):
+    """Markdown table of ``judged_scores``: WER % / DNSMOS OVRL per method and condition."""
+    conditions = list(next(iter(table.values())))
+    lines = ["| method | " + " | ".join(f"{c} (dB)" if c != CLEAN else c for c in conditions) + " |"]
+    lines.append("|---|" + "---|" * len(conditions))
+    for method, row in table.items():
+        cells = " | ".join(f"{row[c]['wer']:.1f} / {row[c]['dnsmos']:.2f}" for c in conditions)
+        lines.append(f"| {method} | {cells} |")
     return lines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from espnet_softvc.scoring.denoising import denoising_lines
+from espnet_softvc.scoring.denoising import denoising_lines, judged_lines
 from espnet_softvc.scoring.speakers import speaker_lines
 
 CONVERSION_KEYS = ("wer", "cer", "spk_sim", "spk_sim_src", "closer_to_target", "dnsmos_ovrl")
@@ -71,13 +71,14 @@ def conversion_table(exp_dir):
 
 
 def denoising_table(exp_dir):
-    """Markdown lines of the real-noise denoising evaluation (recipe stage 7: ``exp/denoiser_*/real_noise/``)."""
+    """Markdown lines of the real-noise denoising evaluation (recipe stage 7: ``exp/denoiser_*/real_noise*/``: the
+    real clips, the transcribed real speech), with what the judges hear where it was judged."""
     lines = []
-    for path in sorted(Path(exp_dir).glob("denoiser_*/real_noise/summary.json")):
+    for path in sorted(Path(exp_dir).glob("denoiser_*/real_noise*/summary.json")):
         summary = json.loads(path.read_text())
         lines += [
             f"## Denoising real speech in recorded noise: `{path.parent.parent.name}` next to RNNoise and "
-            "DeepFilterNet3 (stage 7)",
+            f"DeepFilterNet3 (stage 7, `{path.parent.name}`)",
             "",
             *denoising_lines(summary),
             "",
@@ -86,6 +87,16 @@ def denoising_table(exp_dir):
             "output for the clean input scored against it; `X + ours`: our denoiser on X's output; bold: best mean.",
             "",
         ]
+        if "judged" in summary:
+            reference = "the transcripts" if summary.get("reference_text") == "text" else "the ASR's transcripts"
+            lines += [
+                *judged_lines(summary["judged"]),
+                "",
+                f"What the outside judges hear: pocketsphinx WER % (against {reference} of the clean speech) / "
+                "DNSMOS OVRL, on one excerpt per clip and SNR; `X, vocoded`: X's log-mel through the vocoder "
+                "(Griffin-Lim by default), so that `ours, vocoded` compares with `deepfilternet3, vocoded`.",
+                "",
+            ]
     return lines
 
 
