@@ -8,7 +8,7 @@ kept": the output for the clean clip scored against it). Improvement = mel_snr(o
     python research/denoise_real.py mel OUT [--postnet NAME=MODEL:SOURCE ...]  # SOURCE: unprocessed|rnnoise|...
     python research/denoise_real.py pairs WAV_SCP OUT.pt [--utts 300]          # flite speech, training corruptions
     python research/denoise_real.py train OUT.pt PAIRS.pt --source deepfilternet3 [--target clean|front_end]
-    python research/denoise_real.py convert OUT EXP_DIR                          # a recipe run's models (stage 5)
+    python research/denoise_real.py convert OUT RECIPE_DIR   # a recipe run's models (stages 5, 7) on noisy realread
 """
 
 import argparse
@@ -103,46 +103,64 @@ def train(out, pairs_file, source, target, minutes, max_log_gain, crop=192, batc
 
 
 @torch.no_grad()
-def convert_table(out_dir, exp_dir):
-    """Soft and discrete conversion of the realdev mixtures (one excerpt) with no / RNNoise / DeepFilterNet3
-    cleaning of the source: units' agreement with the clean source's, resemblyzer similarity to the target voice
-    (mean of 10 train utterances), DNSMOS of the output. Writes convert.json."""
+def convert_table(out_dir, recipe_dir, sets=("realread",)):
+    """Voice conversion of noisy real speech (issue 33): each wav of the recipe's data/<set> (transcribed: realread)
+    clean and in one excerpt of data/realdev_noise per SNR, converted with no / RNNoise / DeepFilterNet3 / fusion
+    (stage 7's exp/denoiser_softvc) cleaning of the source. Per unit kind, denoiser and SNR: pocketsphinx WER against
+    the text, units' agreement with the clean source's (discrete: same id; soft: cosine), resemblyzer similarity to
+    the target voice (stage 11's reference utterances), DNSMOS OVRL. Writes convert.json, prints the table."""
     from espnet_softvc.bin.vc_inference import Speech2Speech
+    from espnet_softvc.postnet.pairs import read_wavs
+    from espnet_softvc.utils.kaldi_data import read_scp
 
-    exp = Path(exp_dir)
-    train = [line.split(maxsplit=1)[1] for line in (exp / "../data/train/wav.scp").read_text().splitlines()]
-    target = judges.mean_embedding([judges.speaker_embedding(load_audio(p).numpy()) for p in train[:10]])
+    exp, data = Path(recipe_dir) / "exp", Path(recipe_dir) / "data"
+    refs = read_scp(exp / "convert_target_wav.scp").values()
+    target = judges.mean_embedding([judges.speaker_embedding(load_audio(p).numpy()) for p in refs])
+    noises = list(read_wavs(data / "realdev_noise/wav.scp").values())
+    denoiser = exp / "denoiser_softvc/valid.loss.ave.pth"
+    heard = {}  # (kind, denoiser, condition) -> [(text, hypothesis, agreement, similarity, dnsmos)]
+    for dset in sets:
+        speech, texts = read_wavs(data / dset / "wav.scp"), read_scp(data / dset / "text")
+        for kind in ("soft", "discrete"):
+            model = exp / f"softvc_{kind}"
+            files = (model / "config.yaml", model / "valid.loss.ave.pth", exp / "units/soft_encoder.pt")
+            converters = {fe: Speech2Speech(*files, denoise=None if fe == "none" else fe, denoiser_file=denoiser)
+                          for fe in ("none", *FRONT_ENDS, "fusion")}  # fmt: skip
+            clean_units = {}
+            mixed = list(mixtures(list(speech.values()), noises, excerpts=1))
+            for u, condition, clean, noisy in tqdm(mixed, desc=f"{dset} {kind}"):
+                utt = list(speech)[u]
+                if condition == CLEAN:
+                    clean_units[u] = converters["none"].convert_16k(torch.as_tensor(clean).float())["units"]
+                for fe, s2s in converters.items():
+                    out = s2s.convert_16k(torch.as_tensor(noisy).float(), utt)
+                    units, ref = out["units"], clean_units[u]
+                    same = (units == ref).float() if kind == "discrete" else torch.cosine_similarity(units, ref, -1)
+                    wav = out["wav"].numpy()
+                    similarity = float(judges.speaker_embedding(wav) @ target)
+                    mos = judges.dnsmos(wav)["dnsmos_ovrl"]
+                    score = (texts[utt], judges.transcribe(wav), float(same.mean()), similarity, mos)
+                    heard.setdefault((kind, fe, condition), []).append(score)
     rows = []
-    for kind, encoder in (("soft", "soft_encoder.pt"), ("discrete", "kmeans.pt")):
-        model = exp / f"softvc_{kind}"
-        s2s = Speech2Speech(model / "config.yaml", model / "valid.loss.ave.pth", exp / "units" / encoder)
-        clean_units = {}
-        for u, condition, clean, noisy in tqdm(list(mixtures(*realdev(), excerpts=1)), desc=kind):
-            if condition == CLEAN:
-                clean_units[u] = s2s.convert_16k(torch.as_tensor(clean).float())["units"]
-            for fe in ("none", *FRONT_ENDS):
-                source = noisy if fe == "none" else external.denoise(noisy, 16000, fe)
-                out = s2s.convert_16k(torch.as_tensor(source).float(), f"clip {u}")
-                units, ref = out["units"], clean_units[u]
-                same = (units == ref).float() if kind == "discrete" else torch.cosine_similarity(units, ref, -1)
-                wav = out["wav"].numpy()
-                rows.append(
-                    dict(kind=kind, condition=condition, source_denoiser=fe, units_vs_clean=float(same.mean()),
-                         similarity=float(judges.speaker_embedding(wav) @ target),
-                         dnsmos=float(judges.dnsmos(wav)["dnsmos_ovrl"]))
-                )  # fmt: skip
+    for (kind, fe, condition), scores in heard.items():
+        texts, hyps, agree, sim, mos = zip(*scores)
+        rows.append(dict(kind=kind, source_denoiser=fe, condition=condition, n=len(scores),
+                         wer=judges.error_rates(texts, hyps)[0], units_vs_clean=float(np.mean(agree)),
+                         similarity=float(np.mean(sim)), dnsmos=float(np.mean(mos))))  # fmt: skip
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "convert.json").write_text(json.dumps(rows, indent=1))
-    print("| units | source denoiser | units vs clean source (0/5/10 dB) | similarity to target | DNSMOS |")
-    print("|---|---|---|---|---|")
+    conditions = [CLEAN, *map(str, SNRS)]
+    print("| units | source denoiser | WER % (clean / 0 / 5 / 10 dB) | units vs clean source (0 / 5 / 10 dB) | "
+          "similarity to target | DNSMOS |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for kind in ("soft", "discrete"):
-        for fe in ("none", *FRONT_ENDS):
-            sel = [r for r in rows if r["kind"] == kind and r["source_denoiser"] == fe and r["condition"] != CLEAN]
-            agree = " / ".join(
-                f"{np.mean([r['units_vs_clean'] for r in sel if r['condition'] == str(s)]):.3f}" for s in SNRS
-            )
-            mean = {k: np.mean([r[k] for r in sel]) for k in ("similarity", "dnsmos")}
-            print(f"| {kind} | {fe} | {agree} | {mean['similarity']:.3f} | {mean['dnsmos']:.2f} |")
+        for fe in ("none", *FRONT_ENDS, "fusion"):
+            row = {r["condition"]: r for r in rows if r["kind"] == kind and r["source_denoiser"] == fe}
+            wer = " / ".join(f"{row[c]['wer']:.1f}" for c in conditions)
+            agree = " / ".join(f"{row[c]['units_vs_clean']:.3f}" for c in conditions[1:])
+            noisy = [row[c] for c in conditions[1:]]
+            sim, mos = (np.mean([r[k] for r in noisy]) for k in ("similarity", "dnsmos"))
+            print(f"| {kind} | {fe} | {wer} | {agree} | {sim:.3f} | {mos:.2f} |")
 
 
 def main():
@@ -164,7 +182,7 @@ def main():
     p.add_argument("--max_log_gain", type=float, default=0.5)
     p = sub.add_parser("convert")
     p.add_argument("out_dir")
-    p.add_argument("exp_dir")
+    p.add_argument("recipe_dir")
     args = parser.parse_args()
     if args.mode == "mel":
         postnets = {}
@@ -178,7 +196,7 @@ def main():
     elif args.mode == "train":
         train(args.out, args.pairs, args.source, args.target, args.minutes, args.max_log_gain)
     else:
-        convert_table(args.out_dir, args.exp_dir)
+        convert_table(args.out_dir, args.recipe_dir)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ look-ahead, the decoder state carried across chunks; algorithmic latency ``strea
 20 ms chunks), with the same output lengths; without it (the default) conversion is offline. ``--stream_prior``
 starts each stream's instance statistics from those of a few given sentences instead of from nothing. ``--sid S``
 picks the target voice of a multi-speaker acoustic model (recipe stage 12). ``--denoise rnnoise`` (or
-``deepfilternet3``) cleans each noisy source before the content encoder (offline only; see the README's
-"where denoising pays").
+``deepfilternet3``) cleans each noisy source before the content encoder; ``--denoise fusion --denoiser M`` gives
+the offline content encoder the log-mel of the fusion denoiser M (recipe stage 7) instead (offline only; see
+docs/denoising.md, "where denoising pays").
 """
 
 import argparse
@@ -28,8 +29,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from espnet_softvc.bin.vc_inference import Speech2Speech, check_chunk_ms
-from espnet_softvc.postnet import external
+from espnet_softvc.bin.vc_inference import SOURCE_DENOISERS, Speech2Speech, check_chunk_ms
 from espnet_softvc.tasks.load import pretrained
 from espnet_softvc.utils.errors import UserError, cli
 from espnet_softvc.utils.io import check_file_name, check_outputs, find_files, load_audio, same_options, save_wav
@@ -136,9 +136,12 @@ def get_parser():
     )
     parser.add_argument(
         "--denoise",
-        choices=sorted(external.METHODS),
-        help="waveform denoiser run on each source before the content encoder (offline only; default none).",
+        choices=SOURCE_DENOISERS,
+        help="denoiser of each source before the content encoder (offline only; default none): a waveform one, or "
+        "fusion: the log-mel of --denoiser for the offline content encoder.",
     )
+    parser.add_argument("--denoiser", help="--denoise fusion: the fusion denoiser's model file (recipe stage 7).")
+    parser.add_argument("--denoiser_config", help="config.yaml of an ESPnet --denoiser model file.")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu).")
     parser.add_argument(
         "--allow_pipes", action="store_true", help="run the shell commands of wav.scp entries 'cmd |' (Kaldi pipes)."
@@ -185,6 +188,8 @@ def main(argv=None):
         dtype=args.dtype,
         sid=args.sid,
         denoise=args.denoise,
+        denoiser_file=args.denoiser,
+        denoiser_config=args.denoiser_config,
     )
     if args.train_config is not None:
         options["train_config"] = args.train_config

@@ -31,6 +31,7 @@ needs; the algorithmic latency is the chunk plus their sum (``stream_latency_ms`
 A chunk holding the whole utterance (the last one is pushed with ``final=True``) is ``convert_16k`` (~1e-6).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -39,11 +40,12 @@ import torchaudio
 
 from espnet_softvc.bin.softvc_inference import Unit2Speech
 from espnet_softvc.postnet import external
+from espnet_softvc.postnet.fusion import FrontEndFusion, fused_mel
 from espnet_softvc.softvc import stream
 from espnet_softvc.softvc.original_format import original_state_dict
-from espnet_softvc.tasks.load import is_espnet_state_dict, pretrained
+from espnet_softvc.tasks.load import is_espnet_state_dict, load_postnet, pretrained
 from espnet_softvc.units.extractor import UnitExtractor
-from espnet_softvc.units.hubert import PAD, is_content_encoder
+from espnet_softvc.units.hubert import PAD, LogMelFrontEnd, is_content_encoder
 from espnet_softvc.units.kmeans import is_kmeans
 from espnet_softvc.utils.errors import UserError
 from espnet_softvc.utils.shapes import HOP, N_MELS, SAMPLE_RATE, UNIT_HOP
@@ -51,6 +53,7 @@ from espnet_softvc.utils.torch_files import torch_load
 from espnet_softvc.vocoders.hifigan import SoftVCHiFiGAN, generator_state_dict
 
 MIN_UNITS = 2  # the acoustic model's first InstanceNorm needs 2 frames: 40 ms of audio
+SOURCE_DENOISERS = (*external.METHODS, "fusion")  # Speech2Speech's denoise
 VOCODE_CHUNK, VOCODE_OVERLAP = 1000, 50  # mel frames vocoded at once (10 s), frames shared by neighbouring pieces
 STREAM_CONTEXT, STREAM_LOOKAHEAD = 50, 4  # units of left context / look-ahead of a streamed transformer encoder
 MFCC_CONTEXT, MFCC_LOOKAHEAD = 5, 4  # units that make streamed MFCC (+ deltas, delta-deltas) k-means units exact
@@ -241,7 +244,9 @@ class Speech2Speech:
         device: torch device; dtype: "float32" (exact), "bfloat16" or "float16" for the acoustic model.
         sid: the target speaker of a multi-speaker acoustic model (ESPnet's ``sids``; None: speaker 0).
         denoise: a waveform denoiser run on the source before the content encoder, one of ``external.METHODS``
-            ("rnnoise", "deepfilternet3"; offline only); None: the source as it is.
+            ("rnnoise", "deepfilternet3"; offline only), or "fusion": the fusion denoiser ``denoiser_file`` (recipe
+            stage 7, + ``denoiser_config``), whose log-mel the offline content encoder reads in place of its own;
+            None: the source as it is.
     """
 
     def __init__(
@@ -257,9 +262,11 @@ class Speech2Speech:
         dtype="float32",
         sid=None,
         denoise=None,
+        denoiser_file=None,
+        denoiser_config=None,
     ):
-        if denoise is not None and denoise not in external.METHODS:
-            raise UserError(f"unknown source denoiser {denoise!r} (choose {', '.join(external.METHODS)})")
+        if denoise is not None and denoise not in SOURCE_DENOISERS:
+            raise UserError(f"unknown source denoiser {denoise!r} (choose {', '.join(SOURCE_DENOISERS)})")
         if content_encoder is None:
             raise UserError(
                 "Speech2Speech needs a content_encoder (HuBERT-Soft / HuBERT-Discrete checkpoint, or a "
@@ -291,8 +298,25 @@ class Speech2Speech:
         except UserError as e:
             raise UserError(f"{model_file}: {e}") from None
         self.device, self.sid, self.denoise = device, sid, denoise
+        if denoise == "fusion":
+            self._fusion_front_end(denoiser_file, denoiser_config, content_encoder)
 
     fs = SAMPLE_RATE  # of the output
+
+    def _fusion_front_end(self, denoiser_file, denoiser_config, content_encoder):
+        """The fusion denoiser's log-mel in place of the offline content encoder's own (``LogMelFrontEnd.mel``)."""
+        if denoiser_file is None:
+            raise UserError("--denoise fusion needs the fusion denoiser's model file (--denoiser; recipe stage 7)")
+        fusion = load_postnet(denoiser_file, denoiser_config)
+        if not isinstance(fusion, FrontEndFusion):
+            raise UserError(f"{denoiser_file}: not a fusion denoiser (--tts denoiser with arch fusion)")
+        front_end = getattr(getattr(self.encoder.encoder, "backbone", None), "feature_extractor", None)
+        if not isinstance(front_end, LogMelFrontEnd):
+            raise UserError(
+                f"{content_encoder}: --denoise fusion feeds a log-mel to the offline content encoder (softvc-train-"
+                "units, log-mel front end); for this encoder use --denoise rnnoise or deepfilternet3"
+            )
+        front_end.mel = functools.partial(fused_mel, fusion)
 
     @torch.no_grad()
     def __call__(self, wav, fs=SAMPLE_RATE, name="speech"):
@@ -327,7 +351,7 @@ class Speech2Speech:
                 f"{name}: audio too short ({wav.numel()} samples at 16 kHz; Soft-VC needs {MIN_UNITS * UNIT_HOP}, "
                 f"{MIN_UNITS} units of 20 ms)"
             )
-        if self.denoise is not None:
+        if self.denoise in external.METHODS:  # (the fusion denoiser runs inside the encoder)
             wav = torch.from_numpy(external.denoise(wav.numpy(), SAMPLE_RATE, self.denoise))
         units = torch.from_numpy(self.encoder(wav, name))
         output = self.unit2speech(units, name, vocode=False, sids=self.sid)

@@ -60,3 +60,11 @@ class FrontEndFusion(nn.Module):
             x = F.gelu(conv(x))
         candidates = torch.stack((noisy, *fronts, torch.stack(fronts).amin(0)), 1)  # (B, F + 2, T, 128)
         return torch.logsumexp(candidates + self.out(x).log_softmax(1), 1)
+
+
+@torch.inference_mode()
+def fused_mel(fusion, wavs):
+    """(B, S) 16 kHz waveforms -> (B, 128, T) log-mels of ``fusion`` (a ``FrontEndFusion``; one waveform at a time):
+    a source denoiser in the offline content encoder's place of its log-mel (``LogMelFrontEnd.mel``)."""
+    mels = [fusion(fusion_inputs(wav, front_ends=fusion.front_ends)[None])[0] for wav in wavs.float().cpu()]
+    return torch.stack(mels).transpose(1, 2).to(wavs.device)

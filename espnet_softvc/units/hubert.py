@@ -46,12 +46,14 @@ class LogMelFrontEnd(nn.Module):
         super().__init__()
         self.logmel = LogMelSpectrogram()
         self.perturb = None  # training only: (B, 128, T) log-mel -> perturbed (``units.perturb.Perturbation.voice``)
+        self.mel = None  # inference: (B, S) wav -> (B, 128, T) log-mel in place of ``logmel`` (a source denoiser's)
 
     def forward(self, x, length=None):
         n = (x.size(-1) - 2 * PAD) // HOP
         if x.size(-1) <= MEL_PAD:  # reflect padding needs more samples than it adds
             x = F.pad(x, (0, MEL_PAD + 1 - x.size(-1)))
-        mel = self.logmel(x)[..., : 2 * n]  # (B, 128, 2N): floor((320 N + 80) / 160) = 2N frames
+        mel = (self.logmel if self.mel is None else self.mel)(x)  # (B, 128, floor((320 N + 80) / 160) = 2N)
+        mel = mel[..., : 2 * n]
         if self.training and self.perturb is not None:
             mel = self.perturb(mel)
         mel = mel - mel.mean(-1, keepdim=True)  # mean normalisation over time: less of the voice and channel
