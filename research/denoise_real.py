@@ -8,7 +8,7 @@ kept": the output for the clean clip scored against it). Improvement = mel_snr(o
     python research/denoise_real.py mel OUT [--postnet NAME=MODEL:SOURCE ...]  # SOURCE: unprocessed|rnnoise|...
     python research/denoise_real.py pairs WAV_SCP OUT.pt [--utts 300]          # flite speech, training corruptions
     python research/denoise_real.py train OUT.pt PAIRS.pt --source deepfilternet3 [--target clean|front_end]
-    python research/denoise_real.py convert OUT RECIPE_DIR   # a recipe run's models (stages 5, 7) on noisy realread
+    python research/denoise_real.py convert OUT RECIPE_DIR [--kinds soft discrete]  # stages 5 + 7, noisy realread
 """
 
 import argparse
@@ -103,7 +103,7 @@ def train(out, pairs_file, source, target, minutes, max_log_gain, crop=192, batc
 
 
 @torch.no_grad()
-def convert_table(out_dir, recipe_dir, sets=("realread",)):
+def convert_table(out_dir, recipe_dir, sets=("realread",), kinds=("soft",)):
     """Voice conversion of noisy real speech (issue 33): each wav of the recipe's data/<set> (transcribed: realread)
     clean and in one excerpt of data/realdev_noise per SNR, converted with no / RNNoise / DeepFilterNet3 / fusion
     (stage 7's exp/denoiser_softvc) cleaning of the source. Per unit kind, denoiser and SNR: pocketsphinx WER against
@@ -121,7 +121,7 @@ def convert_table(out_dir, recipe_dir, sets=("realread",)):
     heard = {}  # (kind, denoiser, condition) -> [(text, hypothesis, agreement, similarity, dnsmos)]
     for dset in sets:
         speech, texts = read_wavs(data / dset / "wav.scp"), read_scp(data / dset / "text")
-        for kind in ("soft", "discrete"):
+        for kind in kinds:
             model = exp / f"softvc_{kind}"
             files = (model / "config.yaml", model / "valid.loss.ave.pth", exp / "units/soft_encoder.pt")
             converters = {fe: Speech2Speech(*files, denoise=None if fe == "none" else fe, denoiser_file=denoiser)
@@ -153,7 +153,7 @@ def convert_table(out_dir, recipe_dir, sets=("realread",)):
     print("| units | source denoiser | WER % (clean / 0 / 5 / 10 dB) | units vs clean source (0 / 5 / 10 dB) | "
           "similarity to target | DNSMOS |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    for kind in ("soft", "discrete"):
+    for kind in kinds:
         for fe in ("none", *FRONT_ENDS, "fusion"):
             row = {r["condition"]: r for r in rows if r["kind"] == kind and r["source_denoiser"] == fe}
             wer = " / ".join(f"{row[c]['wer']:.1f}" for c in conditions)
@@ -183,6 +183,7 @@ def main():
     p = sub.add_parser("convert")
     p.add_argument("out_dir")
     p.add_argument("recipe_dir")
+    p.add_argument("--kinds", nargs="+", default=["soft"], choices=("soft", "discrete"))
     args = parser.parse_args()
     if args.mode == "mel":
         postnets = {}
@@ -196,7 +197,7 @@ def main():
     elif args.mode == "train":
         train(args.out, args.pairs, args.source, args.target, args.minutes, args.max_log_gain)
     else:
-        convert_table(args.out_dir, args.recipe_dir)
+        convert_table(args.out_dir, args.recipe_dir, kinds=args.kinds)
 
 
 if __name__ == "__main__":
