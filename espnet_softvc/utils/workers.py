@@ -42,10 +42,16 @@ def die_with(parent):
         os._exit(1)
 
 
+def _leave(signum, frame):
+    raise SystemExit(128 + signum)  # not an Exception: the pool's worker loop lets it end the process
+
+
 def worker_init(parent, threads=1):
-    """Pool initializer: ``threads`` torch threads, no SIGINT, and death with the process ``parent``."""
+    """Pool initializer: ``threads`` torch threads, no SIGINT, and death with the process ``parent``. SIGTERM (the
+    pool's terminate, when the parent is interrupted or terminated) leaves by an exception, so that a write under way
+    removes its temporary file (``utils.io.atomic_path``); the parent's handler (errors.cli) is not ours."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler (errors.cli) is not ours
+    signal.signal(signal.SIGTERM, _leave)
     torch.set_num_threads(threads)
     die_with(parent)
 
