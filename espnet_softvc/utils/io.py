@@ -48,6 +48,7 @@ def atomic_path(path):
         if writer and not _alive(int(writer[1])):
             stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    _TEMPORARIES.add(tmp)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:
@@ -57,6 +58,18 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        _TEMPORARIES.discard(tmp)
+
+
+_TEMPORARIES = set()  # this process's atomic_path temporaries under way
+
+
+def remove_temporaries():
+    """Unlink this process's temporaries under way (a worker told to end: ``utils.workers``)."""
+    for tmp in list(_TEMPORARIES):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def save_npy(path, array):

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from espnet_softvc.utils.errors import UserError
+from espnet_softvc.utils.io import remove_temporaries
 
 _PR_SET_PDEATHSIG = 1
 
@@ -43,13 +44,14 @@ def die_with(parent):
 
 
 def _leave(signum, frame):
-    raise SystemExit(128 + signum)  # not an Exception: the pool's worker loop lets it end the process
+    remove_temporaries()  # then at once: no unwinding through whatever runs (an exception in a __del__ is lost)
+    os._exit(128 + signum)
 
 
 def worker_init(parent, threads=1):
     """Pool initializer: ``threads`` torch threads, no SIGINT, and death with the process ``parent``. SIGTERM (the
-    pool's terminate, when the parent is interrupted or terminated) leaves by an exception, so that a write under way
-    removes its temporary file (``utils.io.atomic_path``); the parent's handler (errors.cli) is not ours."""
+    pool's terminate, when the parent is interrupted or terminated) first removes the temporary file of a write under
+    way (``utils.io.atomic_path``); the parent's handler (errors.cli) is not ours."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _leave)
     torch.set_num_threads(threads)
