@@ -8,7 +8,6 @@ clean-up to the parent, which terminates them on any exception or signal.
 
 import ctypes
 import functools
-import mmap
 import multiprocessing
 import os
 import signal
@@ -16,7 +15,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -56,26 +54,6 @@ def worker_init(parent, threads=1):
     signal.signal(signal.SIGTERM, _leave)
     torch.set_num_threads(threads)
     die_with(parent)
-
-
-def on_a_copy(run, n):
-    """``run()`` -> (n,) float32 array, run in a forked child: on a copy-on-write copy of this process, so whatever
-    state ``run`` changes (a C library's, say) is the same, unchanged, for every call, and is never created again.
-    The child touches no torch (its thread pools do not survive a fork). POSIX only, as the front ends' wheels."""
-    out, parent = mmap.mmap(-1, 4 * max(n, 1)), os.getpid()  # anonymous and shared: the child's result
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            die_with(parent)
-            np.frombuffer(out, np.float32, n)[:] = run()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        raise UserError(f"a front end's child process failed (wait status {status})")
-    return np.frombuffer(out, np.float32, n).copy()
 
 
 class Pool:
