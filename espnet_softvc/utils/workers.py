@@ -30,17 +30,6 @@ def _watch_parent(parent):
     os._exit(1)
 
 
-def die_with(parent):
-    """This process ends when the process ``parent`` does (SIGKILL, or a watching thread off Linux)."""
-    try:
-        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):  # not Linux
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if os.getppid() != parent:  # the parent died before we asked
-        os._exit(1)
-
-
 def _leave(signum, frame):
     remove_temporaries()  # then at once: no unwinding through whatever runs (an exception in a __del__ is lost)
     os._exit(128 + signum)
@@ -53,7 +42,13 @@ def worker_init(parent, threads=1):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _leave)
     torch.set_num_threads(threads)
-    die_with(parent)
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):  # not Linux
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before we asked
+        os._exit(1)
 
 
 class Pool:
