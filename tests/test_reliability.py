@@ -343,3 +343,21 @@ def test_a_zombie_writer_counts_as_dead_for_its_temporaries(tmp_path):
         tmp.write_bytes(b"done")
     assert not stale.exists() and (tmp_path / "out.wav").read_bytes() == b"done"
     child.wait()
+
+
+def test_a_worker_told_to_end_keeps_its_parents_temporaries(tmp_path):
+    """A worker forked while its parent writes (``make_pairs --nj 2`` opens the ark, then the pool) holds a copy of
+    the parent's temporaries: told to end, it removes its own and leaves the parent's, which then lands."""
+    from espnet_softvc.utils.io import atomic_path, remove_temporaries
+
+    with atomic_path(tmp_path / "parent.ark") as tmp:
+        tmp.write_bytes(b"parent")
+        pid = os.fork()
+        if pid == 0:  # the worker: one temporary of its own under way, then the end (as utils.workers._leave)
+            with atomic_path(tmp_path / "child.ark") as own:
+                own.write_bytes(b"child")
+                remove_temporaries()
+                os._exit(0 if tmp.exists() and not own.exists() else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert tmp.exists()
+    assert (tmp_path / "parent.ark").read_bytes() == b"parent" and not list(tmp_path.glob("*.tmp"))

@@ -48,7 +48,7 @@ def atomic_path(path):
         if writer and not _alive(int(writer[1])):
             stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    _TEMPORARIES.add(tmp)
+    _TEMPORARIES[tmp] = os.getpid()
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:
@@ -59,17 +59,20 @@ def atomic_path(path):
             os.unlink(tmp)
         raise
     finally:
-        _TEMPORARIES.discard(tmp)
+        _TEMPORARIES.pop(tmp, None)
 
 
-_TEMPORARIES = set()  # this process's atomic_path temporaries under way
+_TEMPORARIES = {}  # atomic_path temporaries under way -> the pid that made them (a fork inherits its parent's)
 
 
 def remove_temporaries():
-    """Unlink this process's temporaries under way (a worker told to end: ``utils.workers``)."""
-    for tmp in list(_TEMPORARIES):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    """Unlink the temporaries this very process has under way (a worker told to end: ``utils.workers``).
+
+    A forked worker holds a copy of its parent's entries; those stay: the parent is still writing them."""
+    for tmp, pid in list(_TEMPORARIES.items()):
+        if pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def save_npy(path, array):
