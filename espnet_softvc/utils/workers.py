@@ -8,6 +8,7 @@ clean-up to the parent, which terminates them on any exception or signal.
 
 import ctypes
 import functools
+import mmap
 import multiprocessing
 import os
 import signal
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -30,6 +32,17 @@ def _watch_parent(parent):
     os._exit(1)
 
 
+def die_with(parent):
+    """This process ends when the process ``parent`` does (SIGKILL, or a watching thread off Linux)."""
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):  # not Linux
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before we asked
+        os._exit(1)
+
+
 def _leave(signum, frame):
     remove_temporaries()  # then at once: no unwinding through whatever runs (an exception in a __del__ is lost)
     os._exit(128 + signum)
@@ -42,13 +55,27 @@ def worker_init(parent, threads=1):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _leave)
     torch.set_num_threads(threads)
-    try:
-        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):  # not Linux
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if os.getppid() != parent:  # the parent died before we asked
-        os._exit(1)
+    die_with(parent)
+
+
+def on_a_copy(run, n):
+    """``run()`` -> (n,) float32 array, run in a forked child: on a copy-on-write copy of this process, so whatever
+    state ``run`` changes (a C library's, say) is the same, unchanged, for every call, and is never created again.
+    The child touches no torch (its thread pools do not survive a fork). POSIX only, as the front ends' wheels."""
+    out, parent = mmap.mmap(-1, 4 * max(n, 1)), os.getpid()  # anonymous and shared: the child's result
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            die_with(parent)
+            np.frombuffer(out, np.float32, n)[:] = run()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise UserError(f"a front end's child process failed (wait status {status})")
+    return np.frombuffer(out, np.float32, n).copy()
 
 
 class Pool:
