@@ -345,19 +345,31 @@ def test_a_zombie_writer_counts_as_dead_for_its_temporaries(tmp_path):
     child.wait()
 
 
-def test_a_worker_told_to_end_keeps_its_parents_temporaries(tmp_path):
-    """A worker forked while its parent writes (``make_pairs --nj 2`` opens the ark, then the pool) holds a copy of
-    the parent's temporaries: told to end, it removes its own and leaves the parent's, which then lands."""
-    from espnet_softvc.utils.io import atomic_path, remove_temporaries
 
-    with atomic_path(tmp_path / "parent.ark") as tmp:
-        tmp.write_bytes(b"parent")
-        pid = os.fork()
-        if pid == 0:  # the worker: one temporary of its own under way, then the end (as utils.workers._leave)
-            with atomic_path(tmp_path / "child.ark") as own:
-                own.write_bytes(b"child")
-                remove_temporaries()
-                os._exit(0 if tmp.exists() and not own.exists() else 1)
-        assert os.waitpid(pid, 0)[1] == 0
-        assert tmp.exists()
-    assert (tmp_path / "parent.ark").read_bytes() == b"parent" and not list(tmp_path.glob("*.tmp"))
+def _write_and_hang(path):  # a worker's write under way when its parent ends the pool
+    from espnet_softvc.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"partial")
+        time.sleep(600)
+
+
+def test_a_pool_ended_mid_write_kills_its_workers_and_removes_their_temporaries(tmp_path):
+    """Leaving a ``Pool`` by an exception (a signal, in a CLI) kills its workers with SIGTERM's default action (a
+    Python handler can lose the signal before a blocking call, and the pool's terminate then waits for ever), then
+    removes the temporaries those workers left under ``out_dir``; a live writer's temporary there stays."""
+    from espnet_softvc.utils.io import atomic_path
+    from espnet_softvc.utils.workers import Pool
+
+    out = tmp_path / "out"
+    with atomic_path(out / "sub" / "mine.wav") as mine:  # the parent's own write, under way
+        with pytest.raises(RuntimeError), Pool(2, out_dir=out) as pool:
+            pool.pool.map_async(_write_and_hang, [out / "a.wav", out / "sub" / "b.wav"], chunksize=1)
+            deadline = time.monotonic() + 60
+            while len(list(out.rglob("*.tmp"))) < 3:
+                assert time.monotonic() < deadline, list(out.rglob("*"))
+                time.sleep(0.05)
+            raise RuntimeError("interrupted")
+        assert [p.exitcode for p in pool.workers] == [-signal.SIGTERM] * 2
+        assert list(out.rglob("*.tmp")) == [mine]
+    assert not list(out.rglob("*.tmp")) and (out / "sub" / "mine.wav").exists()

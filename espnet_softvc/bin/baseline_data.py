@@ -120,6 +120,7 @@ def prepare(feats_scp, text, wav_scp, out_dir, token_list, nj=1, allow_pipes=Fal
         [(j, entries[j - 1 :: nj]) for j in range(1, nj + 1)],
         nj,
         "shards",
+        out_dir,
     )
     for name, part in (("pitch.scp", "pitch.{}.scp"), ("energy.scp", "energy.{}.scp"), ("durations", "durations.{}")):
         merge_scp(out_dir / name, [out_dir / "data" / part.format(j) for j in range(1, nj + 1)])

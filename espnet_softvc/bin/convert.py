@@ -215,7 +215,7 @@ def main(argv=None):
     job = functools.partial(_convert, chunk_ms=args.chunk_ms, prior=prior)
     try:
         if left:
-            run_jobs(job, left, min(nj, len(left)), "convert")
+            run_jobs(job, left, min(nj, len(left)), "convert", args.out_dir)
     except BaseException:
         if fresh and not any(out.exists() for _, _, out in items):  # nothing done: leave no OUT behind
             conf_path.unlink(missing_ok=True)

@@ -36,7 +36,13 @@ def main(argv=None):
     outs = [mirror(path, args.in_dir, args.out_dir) for path in paths]
     check_outputs(outs, [*paths, *filter(None, (args.checkpoint, args.kmeans))], args.out_dir)
     nj = args.nj if extractor.device.type == "cpu" else 1
-    run_jobs(functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir, encoder=encoder), paths, nj, "units")
+    run_jobs(
+        functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir, encoder=encoder),
+        paths,
+        nj,
+        "units",
+        args.out_dir,
+    )
     print(f"wrote {len(paths)} {args.model} unit files to {args.out_dir}")
 
 

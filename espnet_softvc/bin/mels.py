@@ -27,7 +27,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     paths = find_files(args.in_dir, args.extension)
     check_outputs([mirror(path, args.in_dir, args.out_dir) for path in paths], paths, args.out_dir)
-    run_jobs(functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir), paths, args.nj, "mels")
+    run_jobs(
+        functools.partial(_process, in_dir=args.in_dir, out_dir=args.out_dir), paths, args.nj, "mels", args.out_dir
+    )
     print(f"wrote {len(paths)} mels to {args.out_dir}")
 
 

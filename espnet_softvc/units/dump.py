@@ -63,7 +63,13 @@ def dump_units(wav_scp, out_dir, kind, checkpoint=None, kmeans=None, device="cpu
     todo = [(j, part) for j, part in shards if not (same and _done(out_dir / "data" / f"units.{j}.scp", part))]
     if todo:
         encoder = (kind, checkpoint, kmeans, device)
-        run_jobs(functools.partial(_dump_shard, out_dir=out_dir, encoder=encoder), todo, min(nj, len(todo)), "shards")
+        run_jobs(
+            functools.partial(_dump_shard, out_dir=out_dir, encoder=encoder),
+            todo,
+            min(nj, len(todo)),
+            "shards",
+            out_dir,
+        )
     merge_scp(out_dir / "units.scp", [out_dir / "data" / f"units.{j}.scp" for j, _ in shards])
     if extractor.kind == "discrete":
         merge_scp(out_dir / "text", [out_dir / "data" / f"text.{j}" for j, _ in shards])

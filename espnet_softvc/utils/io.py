@@ -44,11 +44,10 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}."
     for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
-        writer = re.fullmatch(r"(\d+)\.[^.]+\.tmp", stale.name[len(prefix) :])
-        if writer and not _alive(int(writer[1])):
+        writer = _writer(stale)
+        if writer is not None and not _alive(writer):
             stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    _TEMPORARIES[tmp] = os.getpid()
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions open() would
     try:
@@ -58,21 +57,22 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    finally:
-        _TEMPORARIES.pop(tmp, None)
 
 
-_TEMPORARIES = {}  # atomic_path temporaries under way -> the pid that made them (a fork inherits its parent's)
+def _writer(tmp):
+    """The pid in an ``atomic_path`` temporary's name ``.<name>.<pid>.<random>.tmp`` (mkstemp's random part has no
+    dot), or None for another file."""
+    writer = re.fullmatch(r"\..+\.(\d+)\.[^.]+\.tmp", Path(tmp).name)
+    return writer and int(writer[1])
 
 
-def remove_temporaries():
-    """Unlink the temporaries this very process has under way (a worker told to end: ``utils.workers``).
-
-    A forked worker holds a copy of its parent's entries; those stay: the parent is still writing them."""
-    for tmp, pid in list(_TEMPORARIES.items()):
-        if pid == os.getpid():
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+def remove_temporaries(root, writers):
+    """Unlink the ``atomic_path`` temporaries under the folder ``root`` (recursively) that the processes ``writers``
+    (pids, ended) left: the parent of killed workers (``utils.workers.Pool``) cleans up after them."""
+    writers = set(writers)
+    for tmp in Path(root).rglob(".*.tmp"):
+        if _writer(tmp) in writers:
+            tmp.unlink(missing_ok=True)
 
 
 def save_npy(path, array):

@@ -43,17 +43,13 @@ def die_with(parent):
         os._exit(1)
 
 
-def _leave(signum, frame):
-    remove_temporaries()  # then at once: no unwinding through whatever runs (an exception in a __del__ is lost)
-    os._exit(128 + signum)
-
-
 def worker_init(parent, threads=1):
     """Pool initializer: ``threads`` torch threads, no SIGINT, and death with the process ``parent``. SIGTERM (the
-    pool's terminate, when the parent is interrupted or terminated) first removes the temporary file of a write under
-    way (``utils.io.atomic_path``); the parent's handler (errors.cli) is not ours."""
+    pool's terminate) kills at once, as it must: a Python handler can lose a SIGTERM that arrives just before a
+    blocking C call (the queue's lock), and the pool's terminate then waits for the worker for ever. The parent
+    removes what a killed worker leaves (``Pool(out_dir=...)``); the parent's handler (errors.cli) is not ours."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _leave)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(threads)
     die_with(parent)
 
@@ -81,9 +77,11 @@ def on_a_copy(run, n):
 class Pool:
     """``nj`` worker processes (``worker_init``) of the ``multiprocessing`` ``context``. ``map`` yields results in
     order and raises ``UserError`` if a worker dies (a plain pool would wait for its lost job for ever); leaving
-    the ``with`` block, by an exception or a signal too, terminates the workers."""
+    the ``with`` block, by an exception or a signal too, terminates the workers, then removes the temporaries of
+    their unfinished writes under ``out_dir`` (``utils.io.atomic_path``), if given."""
 
-    def __init__(self, nj, context="fork", threads=1):
+    def __init__(self, nj, context="fork", threads=1, out_dir=None):
+        self.out_dir = out_dir
         before = set(multiprocessing.active_children())
         self.pool = multiprocessing.get_context(context).Pool(nj, worker_init, (os.getpid(), threads))
         self.workers = [p for p in multiprocessing.active_children() if p not in before]
@@ -106,9 +104,11 @@ class Pool:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, *exc_info):
         self.pool.terminate()
         self.pool.join()
+        if exc_type is not None and self.out_dir is not None:
+            remove_temporaries(self.out_dir, [p.pid for p in self.workers])
         return False
 
 
@@ -120,14 +120,15 @@ def _safe_call(fn, item):
     return None
 
 
-def run_jobs(fn, items, nj=1, desc=None):
+def run_jobs(fn, items, nj=1, desc=None, out_dir=None):
     """Apply ``fn`` to every item; each failing item prints ``error: ...``; then one ``UserError`` if any failed.
+    ``out_dir``: where ``fn`` writes (``Pool``'s).
 
     ``fn`` must be picklable when ``nj > 1`` (a module-level function or a ``functools.partial`` of one).
     """
     items = list(items)
     if nj > 1:
-        with Pool(nj) as workers:
+        with Pool(nj, out_dir=out_dir) as workers:
             calls = workers.map(functools.partial(_safe_call, fn), items, desc)
             results = list(tqdm(calls, total=len(items), desc=desc))
     else:
