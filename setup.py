@@ -40,7 +40,7 @@ setup(
     # RNNoise and DeepFilterNet3 (the fusion denoiser, softvc-convert --denoise) and the resemblyzer judge are in no
     # extra: they install with --no-deps (scripts/setup.sh; espnet_softvc/postnet/external.py, scoring/judges.py)
     extras_require={
-        "test": ["pytest", "pytest-xdist", "ruff"],  # xdist: the suite on 2 workers (README, pytest.ini)
+        "test": ["pytest", "pytest-xdist", "pytest-timeout", "ruff"],  # xdist: 2 workers; timeout: pytest.ini
         # evaluation only: the outside judges of espnet_softvc/scoring/judges.py (pocketsphinx, jiwer; speechmos for
         # DNSMOS and the onnxruntime it runs on but does not declare; webrtcvad for resemblyzer) and the metrics and
         # baseline of research/denoise_eval.py (pesq, pystoi, noisereduce)
