@@ -345,7 +345,6 @@ def test_a_zombie_writer_counts_as_dead_for_its_temporaries(tmp_path):
     child.wait()
 
 
-
 def _write_and_hang(path):  # a worker's write under way when its parent ends the pool
     from espnet_softvc.utils.io import atomic_path
 
